@@ -1,0 +1,58 @@
+import { resolve } from 'node:path';
+import { openImage } from '../oci/index.js';
+import { buildImage } from '../build/build-image.js';
+import { FileSink } from '../sink/file-sink.js';
+import { formatBytes, makeProgress } from '../util/progress.js';
+import { parse, parseSize, UsageError, type Command } from './args.js';
+import { SOURCE_HELP, sourceOptions, sourceOpenOptions } from './source-options.js';
+
+export const buildCommand: Command = {
+  name: 'build',
+  summary: 'flatten an OCI image into a deterministic ext4 image',
+  help: `Usage: smr build SOURCE -o IMAGE [options]
+
+Flattens the layers of an OCI image into an ext4 filesystem image, written by
+stream-my-root itself (no root, no mke2fs, no loop device). The same SOURCE
+always gives the same bytes; images that share base layers share blocks.
+
+${SOURCE_HELP}
+
+Options:
+  -o, --output IMAGE     where to write the image (required); written to a
+                         temporary file and renamed when complete
+      --size SIZE        device size, e.g. 2G; default: content plus headroom
+${sourceOptions.help}
+  -q, --quiet            no progress output
+  -h, --help             this help`,
+
+  async run(argv) {
+    const { values, positionals } = parse('build', argv, {
+      output: { type: 'string', short: 'o' },
+      size: { type: 'string' },
+      quiet: { type: 'boolean', short: 'q' },
+      ...sourceOptions.spec,
+    });
+    if (values.help) {
+      process.stdout.write(`${this.help}\n`);
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError(`build: expected one SOURCE, got ${positionals.length} (see 'smr build --help')`);
+    if (!values.output) throw new UsageError("build: -o IMAGE is required (see 'smr build --help')");
+    const sizeBytes = values.size !== undefined ? parseSize(values.size as string, '--size') : undefined;
+    const progress = makeProgress(Boolean(values.quiet));
+    const image = await openImage(positionals[0]!, { ...sourceOpenOptions(values), progress });
+    try {
+      const out = resolve(values.output as string);
+      const result = await buildImage(image, new FileSink(out), { sizeBytes, progress });
+      if (!values.quiet) {
+        process.stderr.write(
+          `${out}: ${formatBytes(result.sizeBytes)} ext4, ${formatBytes(result.stats.usedBlocks * 4096)} used, ` +
+            `${result.stats.usedInodes} inodes, from ${image.manifestDigest}\n`,
+        );
+      }
+    } finally {
+      await image.close();
+    }
+    return 0;
+  },
+};

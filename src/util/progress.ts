@@ -1,0 +1,42 @@
+// Progress on a terminal: one line redrawn in place on stderr, at most ten
+// times a second; nothing at all when stderr is not a TTY or with --quiet.
+import type { ProgressSink } from '../oci/types.js';
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let u = 0;
+  while (n >= 1024 && u < units.length - 1) {
+    n /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${n.toFixed(1)} ${units[u]}`;
+}
+
+class TerminalProgress implements ProgressSink {
+  private last = 0;
+  private shown = false;
+  constructor(private readonly out: NodeJS.WriteStream) {}
+
+  update(s: { phase: string; done: number; total?: number; detail?: string }): void {
+    const now = Date.now();
+    if (now - this.last < 100) return;
+    this.last = now;
+    const amount = s.total ? `${formatBytes(s.done)} / ${formatBytes(s.total)}` : formatBytes(s.done);
+    let line = `${s.phase}: ${amount}${s.detail ? `  ${s.detail}` : ''}`;
+    const width = this.out.columns ?? 80;
+    if (line.length > width - 1) line = line.slice(0, width - 1);
+    this.out.write(`\r\x1b[K${line}`);
+    this.shown = true;
+  }
+
+  done(): void {
+    if (this.shown) this.out.write('\r\x1b[K');
+    this.shown = false;
+  }
+}
+
+const silent: ProgressSink = { update() {}, done() {} };
+
+export function makeProgress(quiet: boolean, out: NodeJS.WriteStream = process.stderr): ProgressSink {
+  return !quiet && out.isTTY ? new TerminalProgress(out) : silent;
+}

@@ -1,0 +1,39 @@
+// Checking images with the real ext4 tools: e2fsck, and the kernel itself
+// through a read-only loop mount.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from './run.js';
+import { SHARED_DIR } from './fixtures.js';
+
+export async function e2fsck(image: string): Promise<{ ok: boolean; output: string }> {
+  const r = await run('e2fsck', ['-fn', image]);
+  return { ok: r.code === 0, output: r.stdout + r.stderr };
+}
+
+export async function withLoopMount<T>(image: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'smr-mnt-'));
+  const m = await run('mount', ['-o', 'loop,ro', '-t', 'ext4', image, dir]);
+  if (m.code !== 0) {
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`mount failed: ${m.stderr}`);
+  }
+  try {
+    return await fn(dir);
+  } finally {
+    await run('umount', [dir]);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The fixtures' own listing tool, so we compare like with like. */
+export async function listing(dir: string, epoch: number): Promise<string> {
+  const r = await run('python3', [join(SHARED_DIR, 'fixtures', 'lib', 'ocitool.py'), 'listing', '--epoch', String(epoch), dir]);
+  if (r.code !== 0) throw new Error(`listing failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Listing lines minus what ext4 adds by itself (/lost+found). */
+export function withoutLostFound(tsv: string): string[] {
+  return tsv.split('\n').filter((l) => l !== '' && !l.startsWith('/lost+found\t') && !l.startsWith('/lost+found/'));
+}

@@ -1,0 +1,39 @@
+// Running real programs from tests: the smr CLI as users run it, and peers
+// such as e2fsck, mount and qemu-img.
+import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO_ROOT } from './fixtures.js';
+
+export const SMR = join(REPO_ROOT, 'bin', 'smr');
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(cmd: string, args: string[], opts: SpawnOptions & { input?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...opts });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.stdin!.end(opts.input ?? '');
+  });
+}
+
+export function smr(args: string[], opts: SpawnOptions = {}): Promise<RunResult> {
+  return run(process.execPath, [SMR, ...args], opts);
+}
+
+export function haveCommand(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
