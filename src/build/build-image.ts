@@ -1,20 +1,34 @@
-// OCI image -> ext4 image, in two streaming passes over the layer blobs:
-//   1. headers only: apply every layer to the in-memory tree, verify each
-//      layer's diff_id, and reserve every file's blocks in stream order;
-//   2. plan the filesystem, then stream file content from the layers straight
-//      to its final offset, followed by the inode tables and directories.
-// Offsets only ever grow, so the sink may be a file or a streaming chunker.
+// OCI image -> ext4 image, streaming the layer blobs, never unpacking them.
+//
+// Every layer is applied to an in-memory tree of metadata (the flattener),
+// which reserves each new file's blocks in its layer's region in stream
+// order. Where a file's bytes go is therefore known the moment its header is
+// read. What is not known until the last layer is whether an upper layer will
+// hide the file; hidden files must end up as holes. Two ways follow:
+//
+//   random-access sink (a file): one pass. Content is written as it streams;
+//   at the end the hidden files' ranges are cleared, then the inode tables,
+//   directories, bitmaps and superblock are written.
+//
+//   streaming sink (a chunker): two passes. Pass 1 reads headers only; pass 2
+//   re-reads the layers and writes only live content, in offset order, so a
+//   chunk is final as soon as the writer moves past it.
 import { createHash, type Hash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { SmrError } from '../util/errors.js';
 import type { ProgressSink, ResolvedImage } from '../oci/types.js';
 import { TarReader, decompressStream } from '../tar/index.js';
 import type { TarEntry } from '../tar/types.js';
-import { Flattener, type LayerPlan } from '../flatten/flattener.js';
+import { Flattener, type LayerPlan, type Slot } from '../flatten/flattener.js';
 import { displayPath } from '../flatten/path.js';
-import { Ext4Plan, type PlanStats } from '../ext4/plan.js';
-import type { ImageSink } from '../sink/types.js';
+import { BLOCK_SIZE } from '../ext4/constants.js';
+import { Ext4Plan, layerRegionStarts, type PlanStats } from '../ext4/plan.js';
+import { contentBlock, slotMetadata } from '../ext4/slot-blocks.js';
+import { isRandomAccess, type ImageSink } from '../sink/types.js';
+import { readAhead } from '../util/read-ahead.js';
 import { deriveIdentity } from './identity.js';
+
+/** Decompressed bytes kept ready ahead of the tar reader. */
+const READ_AHEAD_BYTES = 8 << 20;
 
 export interface BuildOptions {
   sizeBytes?: number;
@@ -28,6 +42,8 @@ export interface BuildResult {
   layerRegions: Array<{ start: number; end: number }>;
   /** Byte ranges left as holes because upper layers hid their files. */
   hiddenRanges: Array<{ start: number; end: number }>;
+  /** Inode-table bytes of the hidden files (zero in this image). */
+  hiddenInodeRanges: Array<{ start: number; end: number }>;
 }
 
 function layerLabel(image: ResolvedImage, i: number): string {
@@ -41,14 +57,14 @@ function layerLabel(image: ResolvedImage, i: number): string {
  */
 class HashingSource implements AsyncIterable<Buffer> {
   private readonly it: AsyncIterator<Buffer>;
-  constructor(src: Readable, private readonly hash: Hash, private readonly onBytes: (n: number) => void) {
-    this.it = (src as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  constructor(src: AsyncIterable<Buffer>, private readonly hash: Hash | null, private readonly onBytes: (n: number) => void) {
+    this.it = src[Symbol.asyncIterator]();
   }
 
   private async next(): Promise<IteratorResult<Buffer>> {
     const r = await this.it.next();
     if (!r.done) {
-      this.hash.update(r.value);
+      this.hash?.update(r.value);
       this.onBytes(r.value.length);
     }
     return r;
@@ -67,114 +83,140 @@ class HashingSource implements AsyncIterable<Buffer> {
   }
 }
 
-async function openTar(image: ResolvedImage, i: number, hash: Hash, onBytes: (n: number) => void) {
+async function openTar(image: ResolvedImage, i: number, hash: Hash | null, onBytes: (n: number) => void) {
   const compressed = await image.openLayer(i);
   const plain = decompressStream(compressed, { what: layerLabel(image, i) });
-  const source = new HashingSource(plain, hash, onBytes);
+  const ahead = readAhead(plain as AsyncIterable<Buffer>, READ_AHEAD_BYTES);
+  const source = new HashingSource(ahead, hash, onBytes);
   const reader = new TarReader(source);
   const close = () => {
+    ahead.cancel();
     compressed.destroy();
     plain.destroy();
   };
   return { reader, source, close };
 }
 
-export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: BuildOptions = {}): Promise<BuildResult> {
-  const progress = opts.progress;
+type ContentWriter = (layerStart: number, slot: Slot, e: TarEntry, reader: TarReader) => Promise<void>;
+
+/**
+ * Applies every layer to a new flattener, verifying diff_ids. When `content`
+ * is given (one-pass mode), each new slot's blocks are written as they come.
+ */
+async function readLayers(image: ResolvedImage, progress: ProgressSink | undefined, content?: ContentWriter): Promise<Flattener> {
   const flat = new Flattener();
   const n = image.layers.length;
   let bytesSeen = 0;
-
-  // Pass 1: metadata.
+  let layerStart = layerRegionStarts([])[0]!;
   for (let i = 0; i < n; i++) {
     const label = layerLabel(image, i);
     const hash = createHash('sha256');
     const { reader, source, close } = await openTar(image, i, hash, (b) => {
       bytesSeen += b;
-      progress?.update({ phase: `reading layer ${i + 1}/${n}`, done: bytesSeen });
+      progress?.update({ phase: `layer ${i + 1}/${n}`, done: bytesSeen });
     });
-    flat.beginLayer(i, (e: TarEntry) => `${label}: entry '${displayPath(e.path)}'`);
+    const plan = flat.beginLayer(i, (e: TarEntry) => `${label}: entry '${displayPath(e.path)}'`);
     try {
-      for (let e = await reader.next(); e !== null; e = await reader.next()) flat.apply(e);
+      for (let e = await reader.next(); e !== null; e = await reader.next()) {
+        const slots = plan.slots.length;
+        flat.apply(e);
+        if (content && plan.slots.length > slots) await content(layerStart, plan.slots[slots]!, e, reader);
+      }
       await source.drain();
     } finally {
       close();
     }
     flat.endLayer();
+    layerStart = layerRegionStarts(flat.layers.map((l) => l.blocks))[i + 1]!;
     const got = `sha256:${hash.digest('hex')}`;
     const want = image.layers[i]!.diffId;
     if (got !== want) {
       throw new SmrError('DIGEST_MISMATCH', `${label}: uncompressed content has digest ${got}, the image config says ${want}`);
     }
   }
+  return flat;
+}
 
+function makePlan(image: ResolvedImage, flat: Flattener, opts: BuildOptions): Ext4Plan {
   const identity = deriveIdentity(image);
-  const plan = new Ext4Plan(flat.root, flat.layers, {
+  return new Ext4Plan(flat.root, flat.layers, {
     sizeBytes: opts.sizeBytes,
     uuid: identity.uuid,
     hashSeed: identity.hashSeed,
     mkfsTime: identity.time,
   });
+}
 
-  // Pass 2: bytes, in increasing offset order.
-  await sink.begin(plan.totalBytes);
+/** Writes a slot's metadata blocks and, for a file, its content from the tar. */
+async function writeSlot(sink: ImageSink, layerStart: number, slot: Slot, e: TarEntry, reader: TarReader, onBytes: (n: number) => void): Promise<void> {
+  for (const p of slotMetadata(layerStart, slot.inode)) await sink.write(p.offset, p.data);
+  if (slot.inode.kind !== 'file' || slot.inode.size === 0) return;
+  let at = contentBlock(layerStart, slot.inode) * BLOCK_SIZE;
+  await reader.readBody(async (chunk) => {
+    await sink.write(at, chunk);
+    at += chunk.length;
+    onBytes(chunk.length);
+  });
+}
+
+export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: BuildOptions = {}): Promise<BuildResult> {
+  const progress = opts.progress;
   try {
-    await sink.write(0, plan.headerPiece().data);
-    let written = 0;
-    const totalData = plan.stats.dataBlocks * 4096;
-    for (let i = 0; i < n; i++) {
-      await writeLayer(image, i, flat.layers[i]!, plan, sink, (b) => {
-        written += b;
-        progress?.update({ phase: `writing layer ${i + 1}/${n}`, done: written, total: totalData });
-      });
+    let plan: Ext4Plan;
+    if (isRandomAccess(sink)) {
+      // The device size is known only at the end; the file grows meanwhile.
+      await sink.begin(opts.sizeBytes ?? 0);
+      const flat = await readLayers(image, progress, (layerStart, slot, e, reader) => writeSlot(sink, layerStart, slot, e, reader, () => {}));
+      plan = makePlan(image, flat, opts);
+      await sink.clear(plan.hiddenRanges());
+      await sink.resize(plan.totalBytes);
+    } else {
+      const flat = await readLayers(image, progress);
+      plan = makePlan(image, flat, opts);
+      await sink.begin(plan.totalBytes);
+      let written = 0;
+      const totalData = plan.stats.dataBlocks * BLOCK_SIZE;
+      for (let i = 0; i < image.layers.length; i++) {
+        await rereadLayer(image, i, flat.layers[i]!, plan, sink, (b) => {
+          written += b;
+          progress?.update({ phase: `writing layer ${i + 1}/${image.layers.length}`, done: written, total: totalData });
+        });
+      }
     }
+    await sink.write(0, plan.headerPiece().data);
     for (const piece of plan.tailPieces()) await sink.write(piece.offset, piece.data);
     await sink.finish();
+    return { sizeBytes: plan.totalBytes, stats: plan.stats, layerRegions: plan.layerRegions(), hiddenRanges: plan.hiddenRanges(), hiddenInodeRanges: plan.hiddenInodeRanges() };
   } catch (e) {
     await sink.abort();
     throw e;
   } finally {
     progress?.done();
   }
-  return { sizeBytes: plan.totalBytes, stats: plan.stats, layerRegions: plan.layerRegions(), hiddenRanges: plan.hiddenRanges() };
 }
 
-async function writeLayer(
-  image: ResolvedImage,
-  i: number,
-  layer: LayerPlan,
-  plan: Ext4Plan,
-  sink: ImageSink,
-  onBytes: (n: number) => void,
-): Promise<void> {
+/** Pass 2 of the streaming mode: live content only, in offset order. */
+async function rereadLayer(image: ResolvedImage, i: number, layer: LayerPlan, plan: Ext4Plan, sink: ImageSink, onBytes: (n: number) => void): Promise<void> {
   const live = layer.slots.filter((s) => plan.isLive(s));
-  const needsContent = live.some((s) => s.inode.kind === 'file' && s.inode.size > 0);
-  if (!needsContent) {
-    // Only metadata blocks (symlink targets, xattr blocks): no need to re-read the layer.
-    for (const s of live) for (const p of plan.slotMetadata(i, s)) await sink.write(p.offset, p.data);
+  const layerStart = plan.layerStartBlock(i);
+  if (!live.some((s) => s.inode.kind === 'file' && s.inode.size > 0)) {
+    // Only metadata blocks (long symlink targets, xattr blocks): no need to re-read the layer.
+    for (const s of live) for (const p of slotMetadata(layerStart, s.inode)) await sink.write(p.offset, p.data);
     return;
   }
   const label = layerLabel(image, i);
-  const { reader, close } = await openTar(image, i, createHash('sha256'), () => {});
+  const { reader, close } = await openTar(image, i, null, () => {});
   try {
     let entryIndex = 0;
     let k = 0;
-    for (let e = await reader.next(); e !== null; e = await reader.next(), entryIndex++) {
-      const slot = live[k];
-      if (slot === undefined) break; // nothing more to write from this layer
+    for (let e = await reader.next(); e !== null && k < live.length; e = await reader.next(), entryIndex++) {
+      const slot = live[k]!;
       if (slot.entryIndex !== entryIndex) continue;
       k++;
-      for (const p of plan.slotMetadata(i, slot)) await sink.write(p.offset, p.data);
-      if (slot.inode.kind !== 'file' || slot.inode.size === 0) continue;
-      if (e.type !== 'file' || e.size !== slot.inode.size) {
+      if (slot.inode.kind === 'file' && (e.type !== 'file' || e.size !== slot.inode.size)) {
         throw new SmrError('LAYER_CHANGED', `${label}: entry '${displayPath(e.path)}' differs between the two reads of the layer`);
       }
-      let at = plan.contentOffset(i, slot);
-      await reader.readBody(async (chunk) => {
-        await sink.write(at, chunk);
-        at += chunk.length;
-        onBytes(chunk.length);
-      });
+      await writeSlot(sink, layerStart, slot, e, reader, onBytes);
     }
     if (k !== live.length) throw new SmrError('LAYER_CHANGED', `${label}: fewer entries on the second read of the layer`);
   } finally {

@@ -77,3 +77,11 @@ export const REGION_ALIGN_BLOCKS = (4 * 1024 * 1024) / BLOCK_SIZE;
 export const INODE_RANGE_ALIGN = (512 * 1024) / INODE_SIZE;
 
 export const MAX_LINKS = 65000; // beyond this dir_nlink lets a directory say 1
+/**
+ * The header region (superblock and group descriptors) has a fixed size, so
+ * the first layer's region starts at the same offset in every image and file
+ * data can be written the moment it is read. 1023 descriptor blocks cover
+ * 130,944 groups: 16 TiB less 512 MiB.
+ */
+export const HEADER_REGION_BLOCKS = REGION_ALIGN_BLOCKS;
+export const MAX_GROUPS = ((HEADER_REGION_BLOCKS - 1) * BLOCK_SIZE) / GROUP_DESC_SIZE;

@@ -3,11 +3,11 @@
 // The layout is chosen for deduplication of fixed-size, content-addressed
 // chunks between images that share base layers (see docs/ext4-layout.md):
 //
-//   [header: superblock, group descriptors, bitmaps]       changes per image
-//   [layer 0 region: its files' blocks in stream order]     same in every image
-//   [layer 1 region ...]                                     built on layer 0..
+//   [header: superblock, group descriptors]     4 MiB, changes per image
+//   [layer 0 region: its files' blocks in stream order]  same in every image
+//   [layer 1 region ...]                                  built on layer 0..
 //   [inode tables: dirs first, then one range per layer]
-//   [directory region: directory blocks]                    changes per image
+//   [directory region, then the allocation bitmaps]       changes per image
 //   [free space]
 //
 // Every region starts on a 4 MiB boundary, so a region's content never shares
@@ -24,8 +24,21 @@ import { buildExtentTree, emptyExtentTree } from './extents.js';
 import { seedWords } from './hash.js';
 import { deviceIblock, encodeInode } from './inode.js';
 import { dataBlocks, extentLeafBlocks } from './placement.js';
+import { contentBlock, fileExtentTree, slotMetadata, xattrBlockOf, xattrItemsOf, type Piece } from './slot-blocks.js';
 import { encodeGroupDesc, encodeSuperblock } from './superblock.js';
-import { buildXattrBlock, fitsInInode, toXattrItems, type XattrItem } from './xattr.js';
+import { buildXattrBlock, fitsInInode, toXattrItems } from './xattr.js';
+
+/** Start block of each layer's region: aligned, right after the header. */
+export function layerRegionStarts(layerBlocks: number[]): number[] {
+  const starts: number[] = [];
+  let cursor = C.HEADER_REGION_BLOCKS;
+  for (const b of layerBlocks) {
+    starts.push(cursor);
+    cursor = alignUp(cursor + b, C.REGION_ALIGN_BLOCKS);
+  }
+  starts.push(cursor); // end of the last region
+  return starts;
+}
 
 export interface PlanOptions {
   /** Device size in bytes; default: content plus headroom. */
@@ -37,10 +50,7 @@ export interface PlanOptions {
   volumeName?: string;
 }
 
-export interface Piece {
-  offset: number;
-  data: Buffer;
-}
+export type { Piece };
 
 const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 const LOST_FOUND = Buffer.from('lost+found');
@@ -96,8 +106,10 @@ export class Ext4Plan {
   private readonly groups: number;
   private readonly ipg: number;
   private readonly gdtBlocks: number;
-  private readonly layerStart: number[] = [];
+  private readonly layerStart: number[];
   private readonly inodeTableStart: number;
+  private readonly bitmapStart: number;
+  private layerInodeBase: number[] = [];
   private readonly dirs: DirPlace[] = [];
   private readonly leaves: Inode[] = [];
   private readonly blockMap: Bitmap;
@@ -123,53 +135,47 @@ export class Ext4Plan {
       return place;
     });
 
-    // Geometry: the header grows with the group count, and the group count
-    // with everything after it; iterate to a fixed point.
+    // Geometry: the inode tables grow with the group count, and the group
+    // count with everything; iterate to a fixed point.
     const requested = opts.sizeBytes !== undefined ? Math.floor(opts.sizeBytes / C.BLOCK_SIZE) : undefined;
+    const starts = layerRegionStarts(layers.map((l) => l.blocks));
+    this.layerStart = starts.slice(0, layers.length);
+    const layerEnd = starts[layers.length]!;
     let groups = 1;
-    let ipg = 0, gdtBlocks = 0, headerEnd = 0, layerEnd = 0, itStart = 0, itBlocks = 0, dirStart = 0, total = 0;
+    let ipg = 0, itBlocks = 0, dirStart = 0, bitmapStart = 0, total = 0, end = 0;
     for (let iter = 0; iter < 20; iter++) {
-      gdtBlocks = Math.ceil((groups * C.GROUP_DESC_SIZE) / C.BLOCK_SIZE);
-      headerEnd = alignUp(1 + gdtBlocks + 2 * groups, C.REGION_ALIGN_BLOCKS);
-      let cursor = headerEnd;
-      this.layerStart.length = 0;
-      for (const l of layers) {
-        this.layerStart.push(cursor);
-        cursor = alignUp(cursor + l.blocks, C.REGION_ALIGN_BLOCKS);
-      }
-      layerEnd = cursor;
       const used = layerEnd + dirRegionBlocks;
-      const sizeGuess = requested ?? alignUp(used + Math.max(16384, Math.ceil(used / 10)), C.REGION_ALIGN_BLOCKS);
+      const sizeGuess = requested ?? used + Math.max(16384, Math.ceil(used / 10));
       const wantInodes = Math.max(maxIno + Math.max(1024, Math.ceil(maxIno / 4)), Math.floor((sizeGuess * C.BLOCK_SIZE) / 65536));
-      ipg = alignUp(Math.ceil(wantInodes / groups), C.INODES_PER_BLOCK);
-      if (ipg > C.BLOCKS_PER_GROUP) ipg = C.BLOCKS_PER_GROUP;
-      itStart = layerEnd;
+      ipg = Math.min(alignUp(Math.ceil(wantInodes / groups), C.INODES_PER_BLOCK), C.BLOCKS_PER_GROUP);
       itBlocks = (groups * ipg) / C.INODES_PER_BLOCK;
-      dirStart = alignUp(itStart + itBlocks, C.REGION_ALIGN_BLOCKS);
-      const end = dirStart + dirRegionBlocks;
+      dirStart = alignUp(layerEnd + itBlocks, C.REGION_ALIGN_BLOCKS);
+      bitmapStart = dirStart + dirRegionBlocks;
+      end = bitmapStart + 2 * groups;
       total = requested ?? alignUp(end + Math.max(16384, Math.ceil(end / 10)), C.REGION_ALIGN_BLOCKS);
-      const needGroups = Math.max(Math.ceil(total / C.BLOCKS_PER_GROUP), Math.ceil((maxIno + 1) / C.BLOCKS_PER_GROUP));
+      const needGroups = Math.max(Math.ceil(total / C.BLOCKS_PER_GROUP), Math.ceil(maxIno / C.BLOCKS_PER_GROUP));
       if (needGroups === groups && groups * ipg >= maxIno && end <= total) break;
-      if (requested !== undefined && end > total) {
-        throw new SmrError('IMAGE_TOO_SMALL', `--size ${opts.sizeBytes} bytes is too small: this image needs at least ${alignUp(end, 256) * C.BLOCK_SIZE} bytes`);
-      }
       groups = needGroups;
     }
-    if (total >= 2 ** 32) throw new SmrError('IMAGE_TOO_LARGE', 'images of 16 TiB or more are not supported');
-    if (groups * ipg < maxIno || dirStart + dirRegionBlocks > total) {
+    if (requested !== undefined && end > total) {
+      throw new SmrError('IMAGE_TOO_SMALL', `--size ${opts.sizeBytes} bytes is too small: this image needs at least ${alignUp(end, 256) * C.BLOCK_SIZE} bytes`);
+    }
+    if (groups > C.MAX_GROUPS || total >= 2 ** 32) throw new SmrError('IMAGE_TOO_LARGE', 'images of 16 TiB or more are not supported');
+    if (groups * ipg < maxIno || end > total) {
       throw new SmrError('IMAGE_TOO_SMALL', `cannot lay out ${maxIno} inodes in a ${total * C.BLOCK_SIZE}-byte image; give a larger --size`);
     }
     this.groups = groups;
     this.ipg = ipg;
-    this.gdtBlocks = gdtBlocks;
-    this.inodeTableStart = itStart;
+    this.gdtBlocks = Math.ceil((groups * C.GROUP_DESC_SIZE) / C.BLOCK_SIZE);
+    this.inodeTableStart = layerEnd;
+    this.bitmapStart = bitmapStart;
     this.totalBytes = total * C.BLOCK_SIZE;
     for (const s of dirShapes) s.start += dirStart;
     this.dirs = dirShapes;
 
     // Allocation bitmaps.
     this.blockMap = new Bitmap(total);
-    this.blockMap.setRange(0, 1 + gdtBlocks + 2 * groups);
+    this.blockMap.setRange(0, 1 + this.gdtBlocks);
     let liveData = 0, hidden = 0;
     layers.forEach((l, li) => {
       for (const s of l.slots) {
@@ -181,8 +187,8 @@ export class Ext4Plan {
         }
       }
     });
-    this.blockMap.setRange(itStart, itBlocks);
-    this.blockMap.setRange(dirStart, dirRegionBlocks);
+    this.blockMap.setRange(layerEnd, itBlocks);
+    this.blockMap.setRange(dirStart, dirRegionBlocks + 2 * groups);
     this.inodeMap = new Bitmap(groups * ipg + 1); // bit i = inode i (bit 0 unused)
     this.inodeMap.setRange(1, C.FIRST_INO - 1);
     for (const d of dirsInOrder) this.inodeMap.set(d.ino);
@@ -261,6 +267,7 @@ export class Ext4Plan {
       base.push(cursor);
       cursor = alignUp(cursor + l.inodes, C.INODE_RANGE_ALIGN);
     }
+    this.layerInodeBase = base;
     for (const leaf of leaves) leaf.ino = base[leaf.layer]! + leaf.ordinal + 1;
     let next = C.FIRST_INO + 1;
     for (const d of others) {
@@ -285,7 +292,7 @@ export class Ext4Plan {
 
   private buildHeader(total: number, usedBlocks: number, usedInodes: number): Buffer {
     const { groups, ipg, gdtBlocks } = this;
-    const hdr = Buffer.alloc((1 + gdtBlocks + 2 * groups) * C.BLOCK_SIZE);
+    const hdr = Buffer.alloc((1 + gdtBlocks) * C.BLOCK_SIZE);
     let largeFile = false;
     for (const l of this.leaves) if (l.kind === 'file' && l.size >= 2 ** 31) largeFile = true;
     encodeSuperblock({
@@ -302,32 +309,33 @@ export class Ext4Plan {
     }).copy(hdr, C.SUPERBLOCK_OFFSET);
     const dirsPerGroup = new Array<number>(groups).fill(0);
     for (const d of this.dirs) dirsPerGroup[Math.floor((d.dir.ino - 1) / ipg)]!++;
-    const bbStart = 1 + gdtBlocks;
-    const ibStart = bbStart + groups;
     for (let g = 0; g < groups; g++) {
       const first = g * C.BLOCKS_PER_GROUP;
       const count = Math.min(C.BLOCKS_PER_GROUP, total - first);
       encodeGroupDesc({
-        blockBitmap: bbStart + g,
-        inodeBitmap: ibStart + g,
+        blockBitmap: this.bitmapStart + g,
+        inodeBitmap: this.bitmapStart + groups + g,
         inodeTable: this.inodeTableStart + (g * ipg) / C.INODES_PER_BLOCK,
         freeBlocks: count - this.blockMap.countSet(first, count),
         freeInodes: ipg - this.inodeMap.countSet(g * ipg + 1, ipg),
         usedDirs: dirsPerGroup[g]!,
       }, hdr, C.BLOCK_SIZE + g * C.GROUP_DESC_SIZE);
-      this.blockMap.block(first, count, C.BLOCK_SIZE).copy(hdr, (bbStart + g) * C.BLOCK_SIZE);
-      this.inodeMapBlock(g).copy(hdr, (ibStart + g) * C.BLOCK_SIZE);
     }
     return hdr;
   }
 
-  private inodeMapBlock(g: number): Buffer {
-    // Inode i is bit (i - 1) of its group's bitmap.
-    const out = Buffer.alloc(C.BLOCK_SIZE);
-    const first = g * this.ipg + 1;
-    for (let i = 0; i < this.ipg; i++) if (this.inodeMap.get(first + i)) out[i >>> 3]! |= 1 << (i & 7);
-    for (let i = this.ipg; i < C.BLOCK_SIZE * 8; i++) out[i >>> 3]! |= 1 << (i & 7);
-    return out;
+  /** Block bitmaps then inode bitmaps, one block per group each. */
+  private bitmapPiece(): Piece {
+    const { groups, ipg } = this;
+    const total = this.totalBytes / C.BLOCK_SIZE;
+    const out = Buffer.alloc(2 * groups * C.BLOCK_SIZE);
+    for (let g = 0; g < groups; g++) {
+      const first = g * C.BLOCKS_PER_GROUP;
+      this.blockMap.block(first, Math.min(C.BLOCKS_PER_GROUP, total - first), C.BLOCK_SIZE).copy(out, g * C.BLOCK_SIZE);
+      // Inode i is bit (i - 1) of its group's bitmap.
+      this.inodeMap.block(g * ipg + 1, ipg, C.BLOCK_SIZE).copy(out, (groups + g) * C.BLOCK_SIZE);
+    }
+    return { offset: this.bitmapStart * C.BLOCK_SIZE, data: out };
   }
 
   /**
@@ -348,6 +356,24 @@ export class Ext4Plan {
     return out;
   }
 
+  /** Inode-table bytes of the inodes upper layers hid (they stay zero). */
+  hiddenInodeRanges(): Array<{ start: number; end: number }> {
+    const live = new Set<number>(this.leaves.map((l) => l.ino));
+    const out: Array<{ start: number; end: number }> = [];
+    const base = this.inodeTableStart * C.BLOCK_SIZE;
+    this.layers.forEach((l, li) => {
+      for (let k = 0; k < l.inodes; k++) {
+        const ino = this.layerInodeBase[li]! + k + 1;
+        if (live.has(ino)) continue;
+        const start = base + (ino - 1) * C.INODE_SIZE;
+        const last = out[out.length - 1];
+        if (last && last.end === start) last.end += C.INODE_SIZE;
+        else out.push({ start, end: start + C.INODE_SIZE });
+      }
+    });
+    return out;
+  }
+
   /** Byte range of each layer's region. */
   layerRegions(): Array<{ start: number; end: number }> {
     return this.layers.map((l, i) => ({
@@ -356,16 +382,19 @@ export class Ext4Plan {
     }));
   }
 
-  /** Superblock, group descriptors and bitmaps, at offset 0. */
+  /** Superblock and group descriptors, at offset 0. */
   headerPiece(): Piece {
     return { offset: 0, data: this.header };
   }
 
+  /** Start block of each layer's region. */
+  layerStartBlock(layer: number): number {
+    return this.layerStart[layer]!;
+  }
+
   /** Byte offset where a slot's file content goes. */
   contentOffset(layer: number, slot: Slot): number {
-    const i = slot.inode;
-    const meta = this.metaBlocksOf(i);
-    return (this.layerStart[layer]! + i.firstBlock + meta) * C.BLOCK_SIZE;
+    return contentBlock(this.layerStart[layer]!, slot.inode) * C.BLOCK_SIZE;
   }
 
   /** Whether a slot's inode is still visible in the final tree. */
@@ -373,51 +402,12 @@ export class Ext4Plan {
     return slot.inode.links > 0;
   }
 
-  /**
-   * Blocks a slot owns before its content: the xattr block and extent leaf
-   * blocks, plus a slow symlink's target block (which is its content).
-   */
+  /** A slot's metadata blocks: xattr block, extent leaves, long symlink target. */
   slotMetadata(layer: number, slot: Slot): Piece[] {
-    const i = slot.inode;
-    const at = this.layerStart[layer]! + i.firstBlock;
-    const out: Piece[] = [];
-    let b = at;
-    const items = this.xattrItems(i);
-    if (items && !fitsInInode(items)) {
-      out.push({ offset: b * C.BLOCK_SIZE, data: buildXattrBlock(items) });
-      b++;
-    }
-    if (i.kind === 'file') {
-      const leaves = this.fileTree(i, layer).leaves;
-      leaves.forEach((leaf, k) => out.push({ offset: (b + k) * C.BLOCK_SIZE, data: leaf }));
-    } else if (i.kind === 'symlink') {
-      const blk = Buffer.alloc(C.BLOCK_SIZE);
-      i.target.copy(blk);
-      out.push({ offset: b * C.BLOCK_SIZE, data: blk });
-    }
-    return out;
+    return slotMetadata(this.layerStart[layer]!, slot.inode);
   }
 
-  private metaBlocksOf(i: Inode): number {
-    const items = this.xattrItems(i);
-    let n = items && !fitsInInode(items) ? 1 : 0;
-    if (i.kind === 'file') n += extentLeafBlocks(dataBlocks(i.size));
-    return n;
-  }
-
-  private xattrItems(i: Inode): XattrItem[] | null {
-    return i.xattrs === null ? null : toXattrItems(i.xattrs, () => `inode ${i.ino}`);
-  }
-
-  private fileTree(i: Inode & { kind: 'file' }, layer: number) {
-    const at = this.layerStart[layer]! + i.firstBlock;
-    const xb = this.metaBlocksOf(i) - extentLeafBlocks(dataBlocks(i.size));
-    const leafAt = at + xb;
-    const nLeaves = extentLeafBlocks(dataBlocks(i.size));
-    return buildExtentTree(leafAt + nLeaves, dataBlocks(i.size), leafAt);
-  }
-
-  /** Inode table slices and the directory region, in offset order. */
+  /** Inode table slices, the directory region and the bitmaps, in offset order. */
   *tailPieces(): Generator<Piece> {
     // Inode table, one 2048-inode slice (512 KiB) at a time.
     const all: Inode[] = [...this.dirs.map((d) => d.dir as Inode), ...this.leaves].sort((a, b) => a.ino - b.ino);
@@ -436,7 +426,7 @@ export class Ext4Plan {
     // Directory region, one directory at a time.
     for (const p of this.dirs) {
       const pieces: Buffer[] = [];
-      const items = this.xattrItems(p.dir);
+      const items = xattrItemsOf(p.dir);
       if (p.xattrBlock && items) pieces.push(buildXattrBlock(items));
       const shape = buildDirectory(p.dir.ino, p.parentIno, this.dirEntries(p.dir), this.seed);
       const first = p.start + (p.xattrBlock ? 1 : 0);
@@ -444,10 +434,11 @@ export class Ext4Plan {
       pieces.push(...shape.blocks);
       yield { offset: p.start * C.BLOCK_SIZE, data: pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces) };
     }
+    yield this.bitmapPiece();
   }
 
   private encode(node: Inode, place: DirPlace | undefined): Buffer {
-    const items = this.xattrItems(node) ?? [];
+    const items = xattrItemsOf(node) ?? [];
     const inline = fitsInInode(items) ? items : [];
     const common = {
       mode: typeBits(node) | node.perm,
@@ -474,9 +465,8 @@ export class Ext4Plan {
         xattrBlock: p.xattrBlock ? p.start : 0,
       });
     }
-    const layer = node.layer;
-    const at = node.firstBlock >= 0 ? this.layerStart[layer]! + node.firstBlock : 0;
-    const xattrBlock = items.length > 0 && inline.length === 0 ? at : 0;
+    const layerStart = node.firstBlock >= 0 ? this.layerStart[node.layer]! : 0;
+    const xattrBlock = xattrBlockOf(layerStart, node);
     switch (node.kind) {
       case 'file': {
         const d = dataBlocks(node.size);
@@ -485,7 +475,7 @@ export class Ext4Plan {
           size: node.size,
           blocks: node.ownBlocks,
           extents: true,
-          iblock: d === 0 ? emptyExtentTree() : this.fileTree(node, layer).iblock,
+          iblock: d === 0 ? emptyExtentTree() : fileExtentTree(layerStart, node).iblock,
           xattrBlock,
         });
       }
@@ -493,7 +483,7 @@ export class Ext4Plan {
         const slow = node.target.length > C.FAST_SYMLINK_MAX;
         let iblock: Buffer;
         if (slow) {
-          const blk = at + (xattrBlock ? 1 : 0);
+          const blk = contentBlock(layerStart, node);
           iblock = buildExtentTree(blk, 1, blk).iblock;
         } else {
           iblock = Buffer.alloc(60);

@@ -51,11 +51,12 @@ export class Flattener {
     this.root = this.newDir(-1, { perm: 0o755, uid: 0, gid: 0, mtime: EPOCH0 });
   }
 
-  beginLayer(index: number, describe: (e: TarEntry) => string): void {
+  beginLayer(index: number, describe: (e: TarEntry) => string): LayerPlan {
     this.current = { index, slots: [], blocks: 0, inodes: 0, entries: 0 };
     this.layers.push(this.current);
     this.entryIndex = 0;
     this.describe = describe;
+    return this.current;
   }
 
   endLayer(): LayerPlan {

@@ -1,13 +1,16 @@
 // Writes an image to a file: a temporary file next to the target, sparse
 // (ranges never written and all-zero writes stay holes), renamed into place
 // only when complete, so a failed build never leaves a partial IMAGE.
+import { execFile } from 'node:child_process';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SmrError } from '../util/errors.js';
-import type { ImageSink } from './types.js';
+import type { RandomAccessSink } from './types.js';
 
 const FLUSH_AT = 1 << 20;
+/** Writes queued to the thread pool at once, so decoding goes on meanwhile. */
+const MAX_IN_FLIGHT = 16;
 const ZEROS = Buffer.alloc(FLUSH_AT);
 
 function isZero(b: Buffer): boolean {
@@ -18,14 +21,25 @@ function isZero(b: Buffer): boolean {
   return true;
 }
 
-export class FileSink implements ImageSink {
+/** Below this a range is overwritten with zeros rather than punched. */
+const PUNCH_MIN = 256 * 1024;
+
+function punchHole(path: string, start: number, length: number): Promise<boolean> {
+  // Node has no fallocate(2); util-linux's fallocate is on every Linux system.
+  return new Promise((resolve) => {
+    execFile('fallocate', ['--punch-hole', '--keep-size', '--offset', String(start), '--length', String(length), path], (err) => resolve(!err));
+  });
+}
+
+export class FileSink implements RandomAccessSink {
+  readonly randomAccess = true as const;
   private fh: FileHandle | null = null;
   private readonly tmp: string;
+  private inFlight = new Set<Promise<void>>();
+  private failed: unknown = null;
   private pending: Buffer[] = [];
   private pendingAt = 0;
   private pendingLen = 0;
-  private lastEnd = 0;
-  private total = 0;
   private done = false;
 
   constructor(private readonly path: string) {
@@ -40,14 +54,19 @@ export class FileSink implements ImageSink {
       await this.abort();
       throw new SmrError('OUTPUT_FAILED', `cannot create ${this.path}: ${(e as Error).message}`);
     }
-    this.total = totalBytes;
   }
 
-  async write(offset: number, data: Buffer): Promise<void> {
-    if (offset < this.lastEnd || offset + data.length > this.total) {
-      throw new Error(`FileSink: write at ${offset}+${data.length} out of order or past the end`);
+  async resize(totalBytes: number): Promise<void> {
+    await this.settle();
+    try {
+      await this.fh!.truncate(totalBytes);
+    } catch (e) {
+      throw new SmrError('OUTPUT_FAILED', `cannot size ${this.path}: ${(e as Error).message}`);
     }
-    this.lastEnd = offset + data.length;
+  }
+
+  /** Writes at any offset; a range must not be written twice (zeros are skipped). */
+  async write(offset: number, data: Buffer): Promise<void> {
     if (this.pendingLen > 0 && offset !== this.pendingAt + this.pendingLen) await this.flush();
     if (this.pendingLen === 0) this.pendingAt = offset;
     this.pending.push(data);
@@ -55,18 +74,55 @@ export class FileSink implements ImageSink {
     if (this.pendingLen >= FLUSH_AT) await this.flush();
   }
 
+  async clear(ranges: Array<{ start: number; end: number }>): Promise<void> {
+    await this.settle();
+    for (const r of ranges) {
+      const len = r.end - r.start;
+      if (len >= PUNCH_MIN && (await punchHole(this.tmp, r.start, len))) continue;
+      for (let o = r.start; o < r.end; o += ZEROS.length) {
+        await this.writeAt([ZEROS.subarray(0, Math.min(ZEROS.length, r.end - o))], o);
+      }
+    }
+  }
+
   private async flush(): Promise<void> {
     if (this.pendingLen === 0) return;
-    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingLen);
+    const bufs = this.pending;
     const at = this.pendingAt;
     this.pending = [];
     this.pendingLen = 0;
-    if (isZero(buf)) return; // keep the hole
+    if (bufs.every(isZero)) return; // keep the hole
+    if (this.failed) throw this.failed;
+    const p: Promise<void> = this.writeAt(bufs, at).then(
+      () => void this.inFlight.delete(p),
+      (e) => {
+        this.inFlight.delete(p);
+        this.failed ??= e;
+      },
+    );
+    this.inFlight.add(p);
+    if (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
+  }
+
+  /** Waits for every queued write; rethrows the first failure. */
+  private async settle(): Promise<void> {
+    await this.flush();
+    await Promise.all(this.inFlight);
+    if (this.failed) throw this.failed;
+  }
+
+  private async writeAt(bufs: Buffer[], at: number): Promise<void> {
     try {
-      let off = 0;
-      while (off < buf.length) {
-        const { bytesWritten } = await this.fh!.write(buf, off, buf.length - off, at + off);
-        off += bytesWritten;
+      const total = bufs.reduce((n, b) => n + b.length, 0);
+      const { bytesWritten } = await this.fh!.writev(bufs, at);
+      if (bytesWritten < total) {
+        // Short writes are rare (signals, quotas): finish with plain writes.
+        const rest = Buffer.concat(bufs).subarray(bytesWritten);
+        for (let off = 0; off < rest.length; ) {
+          const r = await this.fh!.write(rest, off, rest.length - off, at + bytesWritten + off);
+          if (r.bytesWritten === 0) throw new Error('the write made no progress');
+          off += r.bytesWritten;
+        }
       }
     } catch (e) {
       throw new SmrError('OUTPUT_FAILED', `cannot write ${this.path}: ${(e as Error).message}`);
@@ -75,7 +131,7 @@ export class FileSink implements ImageSink {
 
   async finish(): Promise<void> {
     try {
-      await this.flush();
+      await this.settle();
       await this.fh!.sync();
       await this.fh!.close();
       this.fh = null;
@@ -90,6 +146,7 @@ export class FileSink implements ImageSink {
 
   async abort(): Promise<void> {
     if (this.done) return;
+    await Promise.allSettled(this.inFlight);
     if (this.fh) {
       await this.fh.close().catch(() => {});
       this.fh = null;

@@ -1,6 +1,9 @@
-// Where a built image's bytes go. Writers call write() with strictly
-// increasing, non-overlapping offsets, so a sink can be a plain file or a
-// streaming chunker that never holds the whole image.
+// Where a built image's bytes go.
+//
+// A streaming sink (e.g. a chunker) takes writes at strictly increasing,
+// non-overlapping offsets, so it never needs to hold the whole image. A
+// random-access sink (a file) takes writes anywhere and can turn ranges back
+// into holes; the builder then reads every layer only once.
 export interface ImageSink {
   /** Called once, before any write, with the device size. */
   begin(totalBytes: number): Promise<void>;
@@ -9,4 +12,16 @@ export interface ImageSink {
   finish(): Promise<void>;
   /** Something failed: leave nothing behind. Safe to call more than once. */
   abort(): Promise<void>;
+}
+
+export interface RandomAccessSink extends ImageSink {
+  readonly randomAccess: true;
+  /** Makes the ranges read as zeros again (holes where the platform allows). */
+  clear(ranges: Array<{ start: number; end: number }>): Promise<void>;
+  /** Sets the device size once it is known (writes may precede it). */
+  resize(totalBytes: number): Promise<void>;
+}
+
+export function isRandomAccess(s: ImageSink): s is RandomAccessSink {
+  return (s as Partial<RandomAccessSink>).randomAccess === true;
 }
