@@ -51,50 +51,26 @@ function layerLabel(image: ResolvedImage, i: number): string {
 }
 
 /**
- * Uncompressed layer bytes, hashed on the way through for the diff_id. The
- * tar reader stops at the end-of-archive marker; drain() reads the padding
- * after it so that the digest covers the whole stream.
+ * A tar reader over a layer's uncompressed bytes. Every byte, including the
+ * padding after the end-of-archive marker, passes `hash` (for the diff_id).
  */
-class HashingSource implements AsyncIterable<Buffer> {
-  private readonly it: AsyncIterator<Buffer>;
-  constructor(src: AsyncIterable<Buffer>, private readonly hash: Hash | null, private readonly onBytes: (n: number) => void) {
-    this.it = src[Symbol.asyncIterator]();
-  }
-
-  private async next(): Promise<IteratorResult<Buffer>> {
-    const r = await this.it.next();
-    if (!r.done) {
-      this.hash?.update(r.value);
-      this.onBytes(r.value.length);
-    }
-    return r;
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    return {
-      next: () => this.next(),
-      // A consumer that stops early must not end the stream: drain() may follow.
-      return: async () => ({ done: true, value: undefined }),
-    };
-  }
-
-  async drain(): Promise<void> {
-    while (!(await this.next()).done) { /* hash only */ }
-  }
-}
-
 async function openTar(image: ResolvedImage, i: number, hash: Hash | null, onBytes: (n: number) => void) {
   const compressed = await image.openLayer(i);
   const plain = decompressStream(compressed, { what: layerLabel(image, i) });
   const ahead = readAhead(plain as AsyncIterable<Buffer>, READ_AHEAD_BYTES);
-  const source = new HashingSource(ahead, hash, onBytes);
-  const reader = new TarReader(source);
+  const reader = new TarReader(ahead, {
+    drain: hash !== null,
+    onInput: (chunk) => {
+      hash?.update(chunk);
+      onBytes(chunk.length);
+    },
+  });
   const close = () => {
     ahead.cancel();
     compressed.destroy();
     plain.destroy();
   };
-  return { reader, source, close };
+  return { reader, close };
 }
 
 type ContentWriter = (layerStart: number, slot: Slot, e: TarEntry, reader: TarReader) => Promise<void>;
@@ -111,7 +87,7 @@ async function readLayers(image: ResolvedImage, progress: ProgressSink | undefin
   for (let i = 0; i < n; i++) {
     const label = layerLabel(image, i);
     const hash = createHash('sha256');
-    const { reader, source, close } = await openTar(image, i, hash, (b) => {
+    const { reader, close } = await openTar(image, i, hash, (b) => {
       bytesSeen += b;
       progress?.update({ phase: `layer ${i + 1}/${n}`, done: bytesSeen });
     });
@@ -122,7 +98,6 @@ async function readLayers(image: ResolvedImage, progress: ProgressSink | undefin
         flat.apply(e);
         if (content && plan.slots.length > slots) await content(layerStart, plan.slots[slots]!, e, reader);
       }
-      await source.drain();
     } finally {
       close();
     }

@@ -23,7 +23,7 @@ export function parse<O extends Options>(cmd: string, argv: string[], options: O
   try {
     return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError(`${cmd}: ${(e as Error).message.replace(/\. To specify.*$/s, '')} (see 'smr ${cmd} --help')`);
+    throw new UsageError(`${(e as Error).message.replace(/\. To specify.*$/s, '')} (see 'smr ${cmd} --help')`);
   }
 }
 

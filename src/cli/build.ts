@@ -36,8 +36,8 @@ ${sourceOptions.help}
       process.stdout.write(`${this.help}\n`);
       return 0;
     }
-    if (positionals.length !== 1) throw new UsageError(`build: expected one SOURCE, got ${positionals.length} (see 'smr build --help')`);
-    if (!values.output) throw new UsageError("build: -o IMAGE is required (see 'smr build --help')");
+    if (positionals.length !== 1) throw new UsageError(`expected one SOURCE, got ${positionals.length} (see 'smr build --help')`);
+    if (!values.output) throw new UsageError("-o IMAGE is required (see 'smr build --help')");
     const sizeBytes = values.size !== undefined ? parseSize(values.size as string, '--size') : undefined;
     const progress = makeProgress(Boolean(values.quiet));
     const image = await openImage(positionals[0]!, { ...sourceOpenOptions(values), progress });
@@ -45,7 +45,7 @@ ${sourceOptions.help}
       const out = resolve(values.output as string);
       const result = await buildImage(image, new FileSink(out), { sizeBytes, progress });
       if (!values.quiet) {
-        process.stderr.write(
+        process.stdout.write(
           `${out}: ${formatBytes(result.sizeBytes)} ext4, ${formatBytes(result.stats.usedBlocks * 4096)} used, ` +
             `${result.stats.usedInodes} inodes, from ${image.manifestDigest}\n`,
         );

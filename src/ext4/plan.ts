@@ -158,7 +158,7 @@ export class Ext4Plan {
       groups = needGroups;
     }
     if (requested !== undefined && end > total) {
-      throw new SmrError('IMAGE_TOO_SMALL', `--size ${opts.sizeBytes} bytes is too small: this image needs at least ${alignUp(end, 256) * C.BLOCK_SIZE} bytes`);
+      throw new SmrError('IMAGE_TOO_SMALL', `--size ${opts.sizeBytes} bytes is too small: this image needs at least ${Math.ceil((end * C.BLOCK_SIZE) / 2 ** 20)} MiB`);
     }
     if (groups > C.MAX_GROUPS || total >= 2 ** 32) throw new SmrError('IMAGE_TOO_LARGE', 'images of 16 TiB or more are not supported');
     if (groups * ipg < maxIno || end > total) {

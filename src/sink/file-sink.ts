@@ -13,6 +13,16 @@ const FLUSH_AT = 1 << 20;
 const MAX_IN_FLIGHT = 16;
 const ZEROS = Buffer.alloc(FLUSH_AT);
 
+/** The reason of a failed file operation, in words rather than errno names. */
+function describeFsError(e: unknown, dir: string): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return `directory ${dir} does not exist`;
+  if (code === 'EACCES' || code === 'EPERM') return `permission denied in ${dir}`;
+  if (code === 'ENOSPC') return 'no space left on the device';
+  if (code === 'EROFS') return `${dir} is on a read-only filesystem`;
+  return (e as Error).message;
+}
+
 function isZero(b: Buffer): boolean {
   for (let o = 0; o < b.length; o += ZEROS.length) {
     const n = Math.min(ZEROS.length, b.length - o);
@@ -52,7 +62,7 @@ export class FileSink implements RandomAccessSink {
       await this.fh.truncate(totalBytes);
     } catch (e) {
       await this.abort();
-      throw new SmrError('OUTPUT_FAILED', `cannot create ${this.path}: ${(e as Error).message}`);
+      throw new SmrError('OUTPUT_FAILED', `cannot create ${this.path}: ${describeFsError(e, dirname(this.path))}`);
     }
   }
 
@@ -125,7 +135,7 @@ export class FileSink implements RandomAccessSink {
         }
       }
     } catch (e) {
-      throw new SmrError('OUTPUT_FAILED', `cannot write ${this.path}: ${(e as Error).message}`);
+      throw new SmrError('OUTPUT_FAILED', `cannot write ${this.path}: ${describeFsError(e, dirname(this.path))}`);
     }
   }
 

@@ -2,11 +2,10 @@
 // mislabel layers often enough that the first bytes are the better witness.
 
 import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { SmrError } from '../util/errors.js';
 import { asBuffer, iteratorOf } from './iterate.js';
-import { through } from './through.js';
 import { zstdEngine, type ZstdEngine } from './zstd.js';
+import { gzipEngine, type GzipEngine } from './gzip.js';
 
 export type CompressionFormat = 'gzip' | 'zstd' | 'none';
 
@@ -17,11 +16,12 @@ export interface DecompressOptions {
   onFormat?: (format: CompressionFormat) => void;
   /** The zstd engine to use (default: the fastest available). */
   zstd?: ZstdEngine;
+  /** The gzip engine to use (default: igzip when installed, else zlib). */
+  gzip?: GzipEngine;
 }
 
 /** Enough for every magic number below. */
 const SNIFF_BYTES = 10;
-const GUNZIP_CHUNK = 128 * 1024;
 
 type Sniffed = CompressionFormat | 'xz' | 'bzip2';
 
@@ -98,8 +98,7 @@ export async function* decompressChunks(
     yield* rest();
     return;
   }
-  const out =
-    format === 'gzip' ? through(rest(), createGunzip({ chunkSize: GUNZIP_CHUNK })) : (opts.zstd ?? zstdEngine()).decompress(rest());
+  const out = format === 'gzip' ? (opts.gzip ?? gzipEngine()).decompress(rest()) : (opts.zstd ?? zstdEngine()).decompress(rest());
   try {
     yield* out;
   } catch (e) {

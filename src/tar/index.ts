@@ -10,4 +10,5 @@ export {
   type CompressionFormat,
   type DecompressOptions,
 } from './decompress.js';
+export { gzipEngine, availableGzipEngines, type GzipEngine } from './gzip.js';
 export { zstdEngine, availableZstdEngines, type ZstdEngine, type ZstdEngineName } from './zstd.js';

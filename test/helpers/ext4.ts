@@ -37,3 +37,26 @@ export async function listing(dir: string, epoch: number): Promise<string> {
 export function withoutLostFound(tsv: string): string[] {
   return tsv.split('\n').filter((l) => l !== '' && !l.startsWith('/lost+found\t') && !l.startsWith('/lost+found/'));
 }
+
+export interface ListedEntry {
+  type: string;
+  mode: string;
+  uid: string;
+  gid: string;
+  size: string;
+  what: string;
+  hardlinkOf: string;
+  xattrs: string;
+  mtime: string;
+}
+
+/** path -> listing columns, as ocitool's listing prints them. */
+export function parseListing(tsv: string): Map<string, ListedEntry> {
+  const out = new Map<string, ListedEntry>();
+  for (const line of tsv.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const [path, type, mode, uid, gid, size, what, hardlinkOf, xattrs, mtime] = line.split('\t');
+    out.set(path!, { type: type!, mode: mode!, uid: uid!, gid: gid!, size: size!, what: what!, hardlinkOf: hardlinkOf!, xattrs: xattrs!, mtime: mtime! });
+  }
+  return out;
+}
