@@ -42,7 +42,9 @@ export interface BuildResult {
   layerRegions: Array<{ start: number; end: number }>;
   /** Byte ranges left as holes because upper layers hid their files. */
   hiddenRanges: Array<{ start: number; end: number }>;
-  /** Inode-table bytes of the hidden files (zero in this image). */
+  /** Where the inode tables start. */
+  inodeTableOffset: number;
+  /** Inode-table bytes of the hidden files (zero here), from the table's start. */
   hiddenInodeRanges: Array<{ start: number; end: number }>;
 }
 
@@ -161,7 +163,7 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
     await sink.write(0, plan.headerPiece().data);
     for (const piece of plan.tailPieces()) await sink.write(piece.offset, piece.data);
     await sink.finish();
-    return { sizeBytes: plan.totalBytes, stats: plan.stats, layerRegions: plan.layerRegions(), hiddenRanges: plan.hiddenRanges(), hiddenInodeRanges: plan.hiddenInodeRanges() };
+    return { sizeBytes: plan.totalBytes, stats: plan.stats, layerRegions: plan.layerRegions(), hiddenRanges: plan.hiddenRanges(), inodeTableOffset: plan.inodeTableOffset(), hiddenInodeRanges: plan.hiddenInodeRanges() };
   } catch (e) {
     await sink.abort();
     throw e;

@@ -356,11 +356,19 @@ export class Ext4Plan {
     return out;
   }
 
-  /** Inode-table bytes of the inodes upper layers hid (they stay zero). */
+  /** Byte offset of the inode tables. */
+  inodeTableOffset(): number {
+    return this.inodeTableStart * C.BLOCK_SIZE;
+  }
+
+  /**
+   * Inode-table bytes of the inodes upper layers hid (they stay zero), as
+   * offsets from the start of the inode tables.
+   */
   hiddenInodeRanges(): Array<{ start: number; end: number }> {
     const live = new Set<number>(this.leaves.map((l) => l.ino));
     const out: Array<{ start: number; end: number }> = [];
-    const base = this.inodeTableStart * C.BLOCK_SIZE;
+    const base = 0;
     this.layers.forEach((l, li) => {
       for (let k = 0; k < l.inodes; k++) {
         const ino = this.layerInodeBase[li]! + k + 1;
