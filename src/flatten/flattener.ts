@@ -94,8 +94,15 @@ export class Flattener {
       if (hidden === '' || hidden === '.' || hidden === '..') {
         throw new SmrError('LAYER_BAD_ENTRY', `${where()}: malformed whiteout`);
       }
-      // A whiteout hides lower layers only; what this layer put there stays.
-      if (!boundInLayer(parent, hidden, layer.index)) parent.children.delete(hidden);
+      // A whiteout hides lower layers only, as if applied before this layer's
+      // entries: what this layer put there stays; a directory this layer
+      // re-declared loses only its lower content.
+      if (!boundInLayer(parent, hidden, layer.index)) {
+        parent.children.delete(hidden);
+      } else {
+        const kept = parent.children.get(hidden);
+        if (kept && isDir(kept)) this.makeOpaque(kept, layer.index);
+      }
       return;
     }
 
@@ -189,7 +196,8 @@ export class Flattener {
         if (target.length >= BLOCK_SIZE) {
           throw new SmrError('LAYER_BAD_ENTRY', `${where()}: symbolic link target is ${target.length} bytes, at most ${BLOCK_SIZE - 1} allowed`);
         }
-        node = { ...base, kind: 'symlink', target };
+        // Linux gives every symlink 0777 whatever the archive says (there is no lchmod).
+        node = { ...base, kind: 'symlink', target, perm: 0o777 };
         dataBlocks = slowSymlink(target.length) ? 1 : 0;
         break;
       }
