@@ -37,6 +37,8 @@ describe('layer rules', { skip: isRoot() ? false : 'needs root for mount' }, () 
       dir('repdir'), file('repdir/c', 'c'),
       file('dup', 'first'),
       dir('p'), sym('p/abs', '/etc/passwd'), pax([['linkpath', `/${'t'.repeat(100)}`]]), sym('p/long', 'placeholder'),
+      entry({ name: 'sym644', typeflag: '2', linkname: 'h', mode: 0o644 }),
+      dir('w'), file('w/lower', 'lower'),
     );
     const l2 = archive(
       file('a/.wh.gone', ''),
@@ -59,6 +61,7 @@ describe('layer rules', { skip: isRoot() ? false : 'needs root for mount' }, () 
       file('ping', 'ELF'),
       pax([['SCHILY.xattr.user.big', Buffer.alloc(300, 0x61)]]), // too big for the inode: xattr block
       file('bigattr', 'x'),
+      dir('w'), file('w/same-layer', 'same'), file('.wh.w', ''), // whiteout after its layer re-declared w
     );
     const layout = join(work, 'layout');
     await writeOciLayout(layout, [l1, l2]);
@@ -96,6 +99,17 @@ describe('layer rules', { skip: isRoot() ? false : 'needs root for mount' }, () 
     assert.equal(tree.get('/repdir')?.what, sha('now a file'));
     assert.ok(!tree.has('/repdir/c'));
     assert.equal(tree.get('/dup')?.what, sha('third'));
+  });
+
+  // Found by the umoci property test (build-vs-umoci.test.ts).
+  it('fuzz case: a symlink is 0777 whatever mode the archive gives it', () => {
+    assert.equal(tree.get('/sym644')?.mode, '0777');
+  });
+
+  it('fuzz case: a whiteout of a directory its own layer re-declared hides only the lower content', () => {
+    assert.equal(tree.get('/w')?.type, 'd');
+    assert.ok(!tree.has('/w/lower'));
+    assert.equal(tree.get('/w/same-layer')?.what, sha('same'));
   });
 
   it('a hard link to a lower layer shares the inode', () => {
