@@ -1,0 +1,4 @@
+// The NBD server and the interface of what it serves.
+export { NbdServer, DEFAULT_LIMITS, type NbdServerOptions, type NbdServerStats, type ListenOptions } from './server.js';
+export type { ConnectionLimits, LogFn } from './connection.js';
+export { ExportError, type BlockExport, type Extent } from './export.js';
