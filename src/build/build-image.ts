@@ -147,10 +147,12 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
       plan = makePlan(image, flat, opts);
       await sink.clear(plan.hiddenRanges());
       await sink.resize(plan.totalBytes);
+      await sink.write(0, plan.headerPiece().data);
     } else {
       const flat = await readLayers(image, progress);
       plan = makePlan(image, flat, opts);
       await sink.begin(plan.totalBytes);
+      await sink.write(0, plan.headerPiece().data);
       let written = 0;
       const totalData = plan.stats.dataBlocks * BLOCK_SIZE;
       for (let i = 0; i < image.layers.length; i++) {
@@ -160,7 +162,6 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
         });
       }
     }
-    await sink.write(0, plan.headerPiece().data);
     for (const piece of plan.tailPieces()) await sink.write(piece.offset, piece.data);
     await sink.finish();
     return { sizeBytes: plan.totalBytes, stats: plan.stats, layerRegions: plan.layerRegions(), hiddenRanges: plan.hiddenRanges(), inodeTableOffset: plan.inodeTableOffset(), hiddenInodeRanges: plan.hiddenInodeRanges() };

@@ -2,9 +2,25 @@
 // turns user-facing errors into one line on stderr and a non-zero exit.
 import { isSmrError } from '../util/errors.js';
 import type { Command } from './args.js';
-import { buildCommand } from './build.js';
 
-const commands: Command[] = [buildCommand];
+// Commands load on demand: a command starts without parsing the others.
+interface Entry {
+  name: string;
+  summary: string;
+  load: () => Promise<Command>;
+}
+
+const commands: Entry[] = [
+  { name: 'build', summary: 'flatten an OCI image into a deterministic ext4 image', load: async () => (await import('./build.js')).buildCommand },
+  { name: 'chunk', summary: 'cut a raw image into content-addressed chunks and write its recipe', load: async () => (await import('./chunk.js')).chunkCommand },
+  { name: 'convert', summary: 'build and chunk an OCI image in one pass (no image file)', load: async () => (await import('./convert.js')).convertCommand },
+  { name: 'diff', summary: 'compare two recipes: shared chunks, and what B adds to a store holding A', load: async () => (await import('./diff.js')).diffCommand },
+  { name: 'verify', summary: "check a recipe's chunks (and compare with a raw image)", load: async () => (await import('./verify.js')).verifyCommand },
+  { name: 'cat', summary: 'write the image a recipe describes (sparse where zero)', load: async () => (await import('./cat.js')).catCommand },
+  { name: 'inspect', summary: 'summarise a recipe: source, size, chunks, stored bytes, encryption', load: async () => (await import('./inspect.js')).inspectCommand },
+  { name: 'serve', summary: 'serve recipes as NBD block devices, fetching chunks lazily', load: async () => (await import('./serve.js')).serveCommand },
+  { name: 'gc', summary: 'delete chunks that no kept recipe references, safely', load: async () => (await import('./gc.js')).gcCommand },
+];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -30,13 +46,14 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write('stream-my-root 0.1.0\n');
     return;
   }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     process.stderr.write(`smr: unknown command '${name}'\n\n${usage()}\n`);
     process.exitCode = 2;
     return;
   }
   try {
+    const cmd = await entry.load();
     process.exitCode = await cmd.run(rest);
   } catch (e) {
     if (isSmrError(e)) {

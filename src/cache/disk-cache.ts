@@ -1,0 +1,140 @@
+// A bounded cache of stored chunks on local disk. It survives restarts (the
+// index is rebuilt from the directory at open) and every chunk read from it is
+// verified against its name, so a damaged file costs a refetch, never data.
+// Eviction is least-recently-used by access time kept in memory.
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+const NAME = /^[0-9a-f]{64}$/;
+
+export interface DiskCacheStats {
+  hits: number;
+  misses: number;
+  corrupt: number;
+  evictions: number;
+  bytes: number;
+  entries: number;
+}
+
+export class DiskCache {
+  /** name -> size, in least-recently-used-first order (Map keeps insertion order). */
+  private readonly index = new Map<string, number>();
+  private bytes = 0;
+  readonly stats: DiskCacheStats = { hits: 0, misses: 0, corrupt: 0, evictions: 0, bytes: 0, entries: 0 };
+
+  private constructor(private readonly dir: string, private readonly maxBytes: number) {}
+
+  static async open(dir: string, maxBytes: number): Promise<DiskCache> {
+    const c = new DiskCache(dir, maxBytes);
+    await mkdir(join(dir, 'chunks'), { recursive: true });
+    // Rebuild the index, oldest access first, dropping leftovers of crashed writes.
+    const found: Array<{ name: string; size: number; atime: number }> = [];
+    for (const sub of await readdir(join(dir, 'chunks'))) {
+      const d = join(dir, 'chunks', sub);
+      let names: string[];
+      try {
+        names = await readdir(d);
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        if (!NAME.test(n)) {
+          await unlink(join(d, n)).catch(() => {});
+          continue;
+        }
+        const s = await stat(join(d, n)).catch(() => null);
+        if (s) found.push({ name: n, size: s.size, atime: Math.max(s.atimeMs, s.mtimeMs) });
+      }
+    }
+    found.sort((a, b) => a.atime - b.atime);
+    for (const f of found) {
+      c.index.set(f.name, f.size);
+      c.bytes += f.size;
+    }
+    await c.evictTo(c.maxBytes);
+    c.sync();
+    return c;
+  }
+
+  private path(name: string): string {
+    return join(this.dir, 'chunks', name.slice(0, 2), name);
+  }
+
+  private sync(): void {
+    this.stats.bytes = this.bytes;
+    this.stats.entries = this.index.size;
+  }
+
+  /** The verified stored bytes, or null when absent or damaged (then removed). */
+  async get(name: string): Promise<Buffer | null> {
+    const size = this.index.get(name);
+    if (size === undefined) {
+      this.stats.misses++;
+      return null;
+    }
+    let data: Buffer;
+    try {
+      data = await readFile(this.path(name));
+    } catch {
+      this.drop(name);
+      this.stats.misses++;
+      return null;
+    }
+    if (createHash('sha256').update(data).digest('hex') !== name) {
+      this.stats.corrupt++;
+      this.drop(name);
+      await unlink(this.path(name)).catch(() => {});
+      return null;
+    }
+    this.index.delete(name); // most recently used goes last
+    this.index.set(name, data.length);
+    this.stats.hits++;
+    return data;
+  }
+
+  has(name: string): boolean {
+    return this.index.has(name);
+  }
+
+  /** Stores verified bytes (temp file + rename); failures only cost the cache. */
+  async put(name: string, data: Buffer): Promise<void> {
+    if (!NAME.test(name) || this.index.has(name) || data.length > this.maxBytes) return;
+    await this.evictTo(this.maxBytes - data.length);
+    const final = this.path(name);
+    const tmp = `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await mkdir(join(this.dir, 'chunks', name.slice(0, 2)), { recursive: true });
+      const fh = await open(tmp, 'wx');
+      try {
+        await fh.writeFile(data);
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, final);
+      this.index.set(name, data.length);
+      this.bytes += data.length;
+      this.sync();
+    } catch {
+      await rm(tmp, { force: true }).catch(() => {});
+    }
+  }
+
+  private drop(name: string): void {
+    const size = this.index.get(name);
+    if (size === undefined) return;
+    this.index.delete(name);
+    this.bytes -= size;
+    this.sync();
+  }
+
+  private async evictTo(limit: number): Promise<void> {
+    while (this.bytes > limit && this.index.size > 0) {
+      const victim = this.index.keys().next().value as string;
+      this.drop(victim);
+      this.stats.evictions++;
+      await unlink(this.path(victim)).catch(() => {});
+    }
+  }
+}

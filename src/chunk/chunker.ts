@@ -1,0 +1,156 @@
+// Turns an image, chunk by chunk, into stored chunks and a recipe. All-zero
+// chunks are dropped (the recipe leaves them out); the others are encoded in
+// worker threads and put into the store, a bounded number at a time.
+import { SmrError } from '../util/errors.js';
+import type { ChunkStore } from '../store/types.js';
+import { WorkerPool } from './worker-pool.js';
+import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, RECIPE_MEDIA_TYPE, type Compression, type Encryption, type Recipe, type RecipeChunk } from './types.js';
+
+export interface EncodeTask {
+  plain: ArrayBuffer;
+  length: number;
+  compression: Compression;
+  encryption: Encryption;
+  salt?: Uint8Array;
+}
+
+export interface EncodeResult {
+  digest: string;
+  stored: ArrayBuffer;
+  storedLength: number;
+  key?: Uint8Array;
+}
+
+export interface ChunkerOptions {
+  chunkSize?: number;
+  compression: Compression;
+  encryption: Encryption;
+  salt?: Buffer;
+  /** Worker threads (default: one per core). */
+  workers?: number;
+  onProgress?: (s: ChunkerStats) => void;
+}
+
+export interface ChunkerStats {
+  chunks: number;
+  zeroChunks: number;
+  /** Chunks written to the store (the rest were there already). */
+  newChunks: number;
+  plainBytes: number;
+  storedBytes: number;
+  newStoredBytes: number;
+}
+
+export function checkChunkSize(n: number): number {
+  if (!Number.isInteger(n) || n < MIN_CHUNK_SIZE || n > MAX_CHUNK_SIZE || (n & (n - 1)) !== 0) {
+    throw new SmrError('USAGE', `chunk size ${n} must be a power of two from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE} bytes`);
+  }
+  return n;
+}
+
+function isZero(b: Buffer): boolean {
+  // Compare 8 bytes at a time through a BigUint64 view when aligned.
+  if (b.byteOffset % 8 === 0 && b.length % 8 === 0) {
+    const w = new BigUint64Array(b.buffer, b.byteOffset, b.length / 8);
+    for (let i = 0; i < w.length; i++) if (w[i] !== 0n) return false;
+    return true;
+  }
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+export class Chunker {
+  readonly chunkSize: number;
+  readonly stats: ChunkerStats = { chunks: 0, zeroChunks: 0, newChunks: 0, plainBytes: 0, storedBytes: 0, newStoredBytes: 0 };
+  private readonly pool: WorkerPool<EncodeTask, EncodeResult>;
+  private readonly done: RecipeChunk[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown = null;
+  private readonly maxInFlight: number;
+
+  constructor(private readonly store: ChunkStore, private readonly opts: ChunkerOptions) {
+    this.chunkSize = checkChunkSize(opts.chunkSize ?? DEFAULT_CHUNK_SIZE);
+    this.pool = new WorkerPool(new URL('./encode-worker.js', import.meta.url), opts.workers);
+    this.maxInFlight = this.pool.size * 4;
+  }
+
+  /**
+   * One chunk of plaintext. `data` must own its memory (it is transferred to
+   * a worker and unusable afterwards); shorter than chunkSize only at the end.
+   */
+  async add(index: number, data: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.stats.chunks++;
+    this.stats.plainBytes += data.length;
+    if (isZero(data)) {
+      this.stats.zeroChunks++;
+      return;
+    }
+    const p = this.encodeAndStore(index, data).catch((e) => {
+      this.failure ??= e;
+    });
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+    while (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+
+  /** A chunk known to be all zeros (a gap the writer skipped). */
+  addZero(length: number): void {
+    this.stats.chunks++;
+    this.stats.zeroChunks++;
+    this.stats.plainBytes += length;
+  }
+
+  private async encodeAndStore(index: number, data: Buffer): Promise<void> {
+    const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : Buffer.from(data);
+    const r = await this.pool.run(
+      {
+        plain: owned.buffer as ArrayBuffer,
+        length: owned.length,
+        compression: this.opts.compression,
+        encryption: this.opts.encryption,
+        salt: this.opts.salt ? new Uint8Array(this.opts.salt) : undefined,
+      },
+      [owned.buffer as ArrayBuffer],
+    );
+    const stored = Buffer.from(r.stored, 0, r.storedLength);
+    const wrote = await this.store.put(r.digest, stored);
+    this.stats.storedBytes += r.storedLength;
+    if (wrote) {
+      this.stats.newChunks++;
+      this.stats.newStoredBytes += r.storedLength;
+    }
+    this.done.push({ index, digest: r.digest, storedLength: r.storedLength, key: r.key ? Buffer.from(r.key) : undefined });
+    this.opts.onProgress?.(this.stats);
+  }
+
+  /** Waits for every chunk, then returns the recipe. */
+  async finish(imageSize: number, source: Recipe['source']): Promise<Recipe> {
+    try {
+      await Promise.all(this.inFlight);
+      if (this.failure) throw this.failure;
+    } finally {
+      await this.pool.close();
+    }
+    const chunks = this.done.sort((a, b) => a.index - b.index);
+    return {
+      mediaType: RECIPE_MEDIA_TYPE,
+      version: 1,
+      source,
+      imageSize,
+      chunkSize: this.chunkSize,
+      encoding: {
+        compression: this.opts.compression,
+        encryption: this.opts.encryption,
+        ...(this.opts.encryption !== 'none' && this.opts.salt ? { salt: this.opts.salt } : {}),
+      },
+      chunks,
+    };
+  }
+
+  async abort(): Promise<void> {
+    await Promise.allSettled(this.inFlight);
+    await this.pool.close();
+  }
+}

@@ -1,0 +1,63 @@
+// Options shared by the commands that write or read chunked images.
+import { defaultCompression } from '../chunk/codec.js';
+import { loadKeyFile, parseSalt } from '../chunk/keys.js';
+import { checkChunkSize } from '../chunk/chunker.js';
+import type { Compression, Encryption } from '../chunk/types.js';
+import { DEFAULT_CHUNK_SIZE } from '../chunk/types.js';
+import { parseSize, UsageError, type Options } from './args.js';
+
+export const storeOption = {
+  spec: { store: { type: 'string', short: 's' } } satisfies Options,
+  help: `  -s, --store STORE      the chunk store: a directory (dir:PATH or PATH)`,
+};
+
+export const keyOption = {
+  spec: { 'key-file': { type: 'string', short: 'k' } } satisfies Options,
+  help: `  -k, --key-file FILE    tenant key (32 bytes: raw, hex or base64) for encrypted recipes`,
+};
+
+export const writeOptions = {
+  spec: {
+    'chunk-size': { type: 'string' },
+    compression: { type: 'string' },
+    encrypt: { type: 'boolean' },
+    salt: { type: 'string' },
+  } satisfies Options,
+  help: `      --chunk-size SIZE  64K to 4M, a power of two (default 512K)
+      --compression C    zstd, gzip or none (default: zstd when available)
+      --encrypt          convergent encryption of chunks (needs --key-file,
+                         which encrypts the recipe)
+      --salt TEXT        tenant salt mixed into chunk keys: tenants with
+                         different salts share no chunks`,
+};
+
+export function requireStore(values: Record<string, unknown>, cmd: string): string {
+  const s = values.store as string | undefined;
+  if (!s) throw new UsageError(`--store STORE is required (see 'smr ${cmd} --help')`);
+  return s;
+}
+
+export interface WriteSettings {
+  chunkSize: number;
+  compression: Compression;
+  encryption: Encryption;
+  salt?: Buffer;
+  key?: Buffer;
+}
+
+export async function writeSettings(values: Record<string, unknown>): Promise<WriteSettings> {
+  const chunkSize = values['chunk-size'] !== undefined ? checkChunkSize(parseSize(values['chunk-size'] as string, '--chunk-size')) : DEFAULT_CHUNK_SIZE;
+  const c = (values.compression as string | undefined) ?? defaultCompression();
+  if (c !== 'zstd' && c !== 'gzip' && c !== 'none') throw new UsageError(`--compression: '${c}' is not one of zstd, gzip, none`);
+  const encrypt = Boolean(values.encrypt);
+  const keyFile = values['key-file'] as string | undefined;
+  if (encrypt && !keyFile) throw new UsageError('--encrypt needs --key-file FILE for the recipe (make one with: head -c 32 /dev/urandom > FILE)');
+  if (values.salt !== undefined && !encrypt) throw new UsageError('--salt only applies with --encrypt');
+  return {
+    chunkSize,
+    compression: c,
+    encryption: encrypt ? 'convergent-aes-256-ctr' : 'none',
+    salt: values.salt !== undefined ? parseSalt(values.salt as string) : undefined,
+    key: keyFile ? await loadKeyFile(keyFile) : undefined,
+  };
+}

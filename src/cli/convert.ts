@@ -1,0 +1,73 @@
+import { resolve } from 'node:path';
+import { openImage } from '../oci/index.js';
+import { buildImage } from '../build/build-image.js';
+import { Chunker } from '../chunk/chunker.js';
+import { writeRecipeFile } from '../chunk/recipe.js';
+import { ChunkSink } from '../sink/chunk-sink.js';
+import { openStore } from '../store/index.js';
+import { formatPlatform } from '../oci/index.js';
+import { makeProgress } from '../util/progress.js';
+import { parse, parseSize, UsageError, type Command } from './args.js';
+import { keyOption, requireStore, storeOption, writeOptions, writeSettings } from './chunk-options.js';
+import { SOURCE_HELP, sourceOpenOptions, sourceOptions } from './source-options.js';
+import { printChunkSummary } from './summary.js';
+
+export const convertCommand: Command = {
+  name: 'convert',
+  summary: 'build and chunk an OCI image in one pass (no image file)',
+  help: `Usage: smr convert SOURCE --store STORE -o RECIPE [options]
+
+'smr build' and 'smr chunk' in one pass: the ext4 image is cut into chunks as
+it is written, so no image file exists on disk at any time.
+
+${SOURCE_HELP}
+
+Options:
+  -o, --output RECIPE    where to write the recipe (required)
+${storeOption.help}
+      --size SIZE        device size, e.g. 2G; default: content plus headroom
+${writeOptions.help}
+${keyOption.help}
+${sourceOptions.help}
+  -q, --quiet            no progress, no summary
+  -h, --help             this help`,
+
+  async run(argv) {
+    const { values, positionals } = parse('convert', argv, {
+      output: { type: 'string', short: 'o' },
+      size: { type: 'string' },
+      quiet: { type: 'boolean', short: 'q' },
+      ...storeOption.spec,
+      ...writeOptions.spec,
+      ...keyOption.spec,
+      ...sourceOptions.spec,
+    });
+    if (values.help) {
+      process.stdout.write(`${this.help}\n`);
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError(`expected one SOURCE, got ${positionals.length} (see 'smr convert --help')`);
+    if (!values.output) throw new UsageError("-o RECIPE is required (see 'smr convert --help')");
+    const settings = await writeSettings(values);
+    const sizeBytes = values.size !== undefined ? parseSize(values.size as string, '--size') : undefined;
+    const store = openStore(requireStore(values, 'convert'));
+    const progress = makeProgress(Boolean(values.quiet));
+    const image = await openImage(positionals[0]!, { ...sourceOpenOptions(values), progress });
+    try {
+      const chunker = new Chunker(store, { ...settings });
+      const sink = new ChunkSink(chunker);
+      await buildImage(image, sink, { sizeBytes, progress });
+      const recipe = await chunker.finish(sink.imageSize, {
+        reference: positionals[0]!,
+        manifestDigest: image.manifestDigest,
+        platform: formatPlatform(image.platform),
+      });
+      await writeRecipeFile(resolve(values.output as string), recipe, { key: settings.key });
+      if (!values.quiet) printChunkSummary(values.output as string, recipe, chunker.stats, store.description);
+    } finally {
+      await image.close();
+      await store.close?.();
+    }
+    return 0;
+  },
+};
