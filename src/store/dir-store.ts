@@ -1,177 +1,331 @@
-// The local directory store. Layout (the same tree can be served by a plain
-// HTTP server or copied to an object store):
-//   smr-store.json                      marker, format version
-//   chunks/sha256/<2 hex>/<64 hex>      one file per chunk, named by content
-//   trash/                              chunks gc is in the middle of deleting
-// Writes are atomic: a temporary file in the same directory, then rename;
-// two writers of one chunk both succeed (same content, same name).
+// The local directory store. Layout (a plain HTTP server or an object store
+// can hold the same tree):
+//   smr-store.json                      marker: format name and version
+//   chunks/sha256/<2 hex>/<64 hex>      one read-only file per chunk
+//   chunks/sha256/<2 hex>/.tmp-*        a put in progress (never listed)
+//   trash/                              chunks a gc is in the middle of deleting
+// A new chunk is written to a temporary file in its final directory, synced,
+// then renamed: a final name never holds a partial chunk, even after a crash,
+// and two writers of one chunk both succeed (same bytes, same name). The
+// directory entries are made durable in batches by flush(), not per chunk.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, readdir, readFile, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { SmrError } from '../util/errors.js';
+import { checkChunkName, chunkKey, isChunkName } from './chunk-name.js';
+import { isErrno, storeError } from './fs-errors.js';
+import { makeDir } from './make-dir.js';
+import { inspectStoreDir, writeMarker } from './marker.js';
 import type { ChunkStore } from './types.js';
 
-const MARKER = 'smr-store.json';
-const NAME = /^[0-9a-f]{64}$/;
+const TEMP_PREFIX = '.tmp-';
+const FANOUT = /^[0-9a-f]{2}$/;
+// Parallel stats while listing: enough to keep libuv's pool busy.
+const STAT_BATCH = 64;
 
-function fsWhy(e: unknown, store: string): SmrError {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new SmrError('STORE_FULL', `no space left on the device holding the store ${store}`);
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new SmrError('STORE_NOT_WRITABLE', `the store ${store} is not writable (${code})`);
-  return new SmrError('STORE_IO', `store ${store}: ${(e as Error).message}`);
+// ENOTDIR: the store path is a file; ensureReadable() says so.
+function absent(e: unknown): boolean {
+  return isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR');
+}
+
+export interface ChunkInfo {
+  name: string;
+  mtimeMs: number;
+  size: number;
 }
 
 export class DirStore implements ChunkStore {
+  readonly root: string;
   readonly description: string;
-  private markerChecked = false;
-  private markerWritten = false;
+  private readonly chunksDir: string;
+  private readonly trashDir: string;
+  // Unique per process; a counter makes it unique per file.
+  private readonly tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  private seq = 0;
+  private readable: Promise<void> | null = null;
+  private writable: Promise<void> | null = null;
+  private trashReady: Promise<void> | null = null;
+  // Directories that gained an entry since the last flush().
+  private dirty = new Set<string>();
 
-  constructor(readonly root: string) {
-    this.description = `dir:${root}`;
+  constructor(root: string) {
+    this.root = resolve(root);
+    this.description = `dir:${this.root}`;
+    this.chunksDir = join(this.root, 'chunks', 'sha256');
+    this.trashDir = join(this.root, 'trash');
   }
 
-  private path(name: string): string {
-    if (!NAME.test(name)) throw new SmrError('CHUNK_NAME', `'${name}' is not a chunk name (64 lowercase hex digits)`);
-    return join(this.root, 'chunks', 'sha256', name.slice(0, 2), name);
+  private file(name: string): string {
+    return join(this.root, chunkKey(checkChunkName(name)));
   }
 
-  /** Reads need an existing store; an empty or missing directory has no chunks. */
-  private async checkMarker(): Promise<void> {
-    if (this.markerChecked) return;
-    try {
-      await readFile(join(this.root, MARKER));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw fsWhy(e, this.description);
-      let entries: string[];
-      try {
-        entries = await readdir(this.root);
-      } catch (e2) {
-        if ((e2 as NodeJS.ErrnoException).code === 'ENOENT') throw new SmrError('STORE_NOT_FOUND', `store ${this.root} does not exist`);
-        throw fsWhy(e2, this.description);
-      }
-      if (entries.length > 0) throw new SmrError('STORE_INVALID', `${this.root} is not a stream-my-root store (no ${MARKER})`);
-    }
-    this.markerChecked = true;
+  private nextTemp(dir: string, prefix: string): string {
+    return join(dir, `${prefix}${this.tag}-${(this.seq++).toString(36)}`);
   }
 
-  private async ensureMarker(): Promise<void> {
-    if (this.markerWritten) return;
-    await this.checkMarker().catch((e: SmrError) => {
-      if (e.code !== 'STORE_NOT_FOUND') throw e;
+  /** Reads need a store or an empty directory; checked once per object. */
+  private ensureReadable(): Promise<void> {
+    this.readable ??= inspectStoreDir(this.root).then((state) => {
+      if (state === 'missing') throw new SmrError('STORE_NOT_FOUND', `the store ${this.root} does not exist`);
     });
+    this.readable.catch(() => (this.readable = null));
+    return this.readable;
+  }
+
+  /** Writes create the store (mkdir -p, then the marker first); once per object. */
+  private ensureWritable(): Promise<void> {
+    this.writable ??= this.create();
+    this.writable.catch(() => (this.writable = null));
+    return this.writable;
+  }
+
+  private async create(): Promise<void> {
+    const state = await inspectStoreDir(this.root);
     try {
-      await mkdir(join(this.root, 'chunks', 'sha256'), { recursive: true });
-      await writeFile(join(this.root, MARKER), `${JSON.stringify({ format: 'stream-my-root-store', version: 1 })}\n`, { flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'EEXIST') throw e;
-      });
+      if (state === 'missing') await makeDir(this.root);
+      if (state !== 'store') {
+        await writeMarker(this.root, this.tag);
+        this.dirty.add(this.root);
+        this.dirty.add(dirname(this.root));
+      }
+      if (await makeDir(this.chunksDir)) {
+        this.dirty.add(this.root);
+        this.dirty.add(dirname(this.chunksDir));
+      }
     } catch (e) {
-      throw fsWhy(e, this.description);
+      throw storeError(e, this.root, 'write');
     }
-    this.markerWritten = true;
   }
 
   async has(name: string): Promise<boolean> {
-    const p = this.path(name);
+    const file = this.file(name);
     try {
-      await stat(p);
+      await stat(file);
       return true;
-    } catch {
-      return false;
+    } catch (e) {
+      if (!absent(e)) throw storeError(e, this.root, 'read');
     }
+    await this.ensureReadable();
+    return false;
   }
 
   async get(name: string): Promise<Buffer> {
-    const p = this.path(name);
+    const file = this.file(name);
     try {
-      return await readFile(p);
+      return await readFile(file);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-        await this.checkMarker();
-        throw new SmrError('CHUNK_MISSING', `chunk ${name} is not in store ${this.root}`);
-      }
-      throw fsWhy(e, this.description);
+      if (!absent(e)) throw storeError(e, this.root, 'read');
     }
+    await this.ensureReadable();
+    throw new SmrError('CHUNK_MISSING', `chunk ${name} is not in store ${this.root}`);
   }
 
   async put(name: string, data: Buffer): Promise<boolean> {
-    const p = this.path(name);
-    await this.ensureMarker();
-    // Present: mark as used now, so a gc running meanwhile keeps it.
+    const file = this.file(name);
+    await this.ensureWritable();
+    if (await this.touch(file)) return false;
+    await this.writeNew(file, data);
+    return true;
+  }
+
+  /**
+   * Marks a present chunk as used now, so a gc running meanwhile keeps it.
+   * False when it is not there (never was, or a gc just deleted it).
+   */
+  private async touch(file: string): Promise<boolean> {
+    const now = new Date();
     try {
-      const now = new Date();
-      await utimes(p, now, now);
-      return false;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fsWhy(e, this.description);
-    }
-    const dir = join(this.root, 'chunks', 'sha256', name.slice(0, 2));
-    const tmp = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-    try {
-      await mkdir(dir, { recursive: true });
-      const fh = await open(tmp, 'wx', 0o644);
-      try {
-        await fh.writeFile(data);
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, p);
+      await utimes(file, now, now);
+      // The utimes may have landed on a copy that a gc had already moved to
+      // its trash and judged old, just before it unlinks it: it counts only
+      // if the chunk is still under its name now (see gc.ts).
+      await stat(file);
       return true;
     } catch (e) {
-      await unlink(tmp).catch(() => {});
-      throw fsWhy(e, this.description);
+      if (isErrno(e, 'ENOENT')) return false;
+      throw storeError(e, this.root, 'write');
     }
   }
 
-  async *list(): AsyncIterable<{ name: string; mtimeMs: number; size: number }> {
-    await this.checkMarker();
-    const base = join(this.root, 'chunks', 'sha256');
-    let subs: string[];
+  private async writeNew(file: string, data: Buffer): Promise<void> {
+    const dir = dirname(file);
+    const tmp = this.nextTemp(dir, TEMP_PREFIX);
+    let fh: FileHandle | undefined;
     try {
-      subs = (await readdir(base)).sort();
-    } catch {
-      return;
+      fh = await this.openTemp(dir, tmp);
+      await fh.writeFile(data);
+      // The bytes reach the disk before the name does: after a crash a
+      // final name holds the whole chunk or nothing.
+      await fh.datasync();
+      await fh.close();
+      fh = undefined;
+      await rename(tmp, file);
+      this.dirty.add(dir);
+    } catch (e) {
+      await fh?.close().catch(() => {});
+      await unlink(tmp).catch(() => {});
+      throw storeError(e, this.root, 'write');
     }
-    for (const sub of subs) {
-      let names: string[];
-      try {
-        names = (await readdir(join(base, sub))).sort();
-      } catch {
-        continue;
+  }
+
+  private async openTemp(dir: string, tmp: string): Promise<FileHandle> {
+    try {
+      return await open(tmp, 'wx', 0o444);
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw e;
+    }
+    // First chunk of this fan-out directory (or someone removed it).
+    if (await makeDir(dir)) this.dirty.add(dirname(dir));
+    return open(tmp, 'wx', 0o444);
+  }
+
+  /**
+   * Makes every chunk put so far durable, names included: fsyncs the
+   * directories that gained entries (the chunks' bytes were synced before
+   * their rename). Call before writing a recipe that refers to them.
+   */
+  async flush(): Promise<void> {
+    const dirs = [...this.dirty];
+    this.dirty = new Set();
+    try {
+      // Deepest first: a new fan-out directory is synced before its parent names it.
+      for (const dir of dirs.sort((a, b) => b.length - a.length)) {
+        const fh = await open(dir, 'r');
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
       }
-      for (const n of names) {
-        if (!NAME.test(n)) continue;
-        const s = await stat(join(base, sub, n)).catch(() => null);
-        if (s) yield { name: n, mtimeMs: s.mtimeMs, size: s.size };
+    } catch (e) {
+      for (const d of dirs) this.dirty.add(d);
+      throw storeError(e, this.root, 'write');
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+  }
+
+  async *list(): AsyncIterable<ChunkInfo> {
+    await this.ensureReadable();
+    for (const sub of (await this.readdirOrEmpty(this.chunksDir)).filter((s) => FANOUT.test(s)).sort()) {
+      const dir = join(this.chunksDir, sub);
+      const names = (await this.readdirOrEmpty(dir)).filter((n) => isChunkName(n) && n.startsWith(sub)).sort();
+      for (let i = 0; i < names.length; i += STAT_BATCH) {
+        const batch = names.slice(i, i + STAT_BATCH);
+        const stats = await Promise.all(batch.map((n) => this.statOrNull(join(dir, n))));
+        for (let j = 0; j < batch.length; j++) {
+          const s = stats[j];
+          if (s) yield { name: batch[j]!, mtimeMs: s.mtimeMs, size: s.size };
+        }
       }
+    }
+  }
+
+  private async readdirOrEmpty(dir: string): Promise<string[]> {
+    try {
+      return await readdir(dir);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return [];
+      throw storeError(e, this.root, 'read');
+    }
+  }
+
+  // A chunk can vanish between readdir and stat (a concurrent gc).
+  private async statOrNull(file: string): Promise<{ mtimeMs: number; size: number } | null> {
+    try {
+      return await stat(file);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return null;
+      throw storeError(e, this.root, 'read');
+    }
+  }
+
+  private ensureTrash(): Promise<void> {
+    this.trashReady ??= makeDir(this.trashDir).then(() => undefined);
+    this.trashReady.catch(() => (this.trashReady = null));
+    return this.trashReady;
+  }
+
+  /**
+   * The delete step of gc (protocol in gc.ts): move into the trash, which is
+   * atomic and takes the chunk away from writers; look at its mtime again;
+   * if a put refreshed it before the move, move it back, else unlink it.
+   */
+  async deleteIfUnusedSince(name: string, unusedSinceMs: number): Promise<boolean> {
+    const file = this.file(name);
+    await this.ensureReadable();
+    const trashed = this.nextTemp(this.trashDir, `${name}.`);
+    try {
+      await this.ensureTrash();
+      await rename(file, trashed);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return false; // gone already: another gc
+      throw storeError(e, this.root, 'write');
+    }
+    let used: boolean;
+    try {
+      used = (await stat(trashed)).mtimeMs >= unusedSinceMs;
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return false; // a recover() put it back
+      await this.restore(trashed, file);
+      throw storeError(e, this.root, 'read');
+    }
+    if (used) {
+      await this.restore(trashed, file);
+      return false;
+    }
+    try {
+      await unlink(trashed);
+      return true;
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return false;
+      throw storeError(e, this.root, 'write');
+    }
+  }
+
+  // Over whatever is under the name now: a writer's fresh copy has the same bytes.
+  private async restore(trashed: string, file: string): Promise<void> {
+    try {
+      await rename(trashed, file);
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw storeError(e, this.root, 'write');
     }
   }
 
   /**
-   * The delete step of gc: move to trash (atomic), then look again. A put that
-   * refreshed the chunk just before the move shows in its mtime: move it back.
-   * A put just after finds it gone and writes it again (it has the bytes).
+   * Housekeeping before a gc: puts back every chunk a crashed gc left in the
+   * trash (a writer may have refreshed it just before; the gc run that
+   * follows judges it again), and removes temporary files that crashed
+   * writers left, once they are older than `olderThanMs`.
    */
-  async deleteIfUnusedSince(name: string, unusedSinceMs: number): Promise<boolean> {
-    const p = this.path(name);
-    const trashDir = join(this.root, 'trash');
-    const t = join(trashDir, `${name}.${process.pid}.${randomBytes(4).toString('hex')}`);
-    try {
-      await mkdir(trashDir, { recursive: true });
-      await rename(p, t);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw fsWhy(e, this.description);
+  async recover(olderThanMs: number): Promise<{ restored: number; removedTemps: number }> {
+    await this.ensureReadable();
+    let restored = 0;
+    let removedTemps = 0;
+    for (const t of await this.readdirOrEmpty(this.trashDir)) {
+      const name = t.slice(0, 64);
+      if (!isChunkName(name) || t[64] !== '.') continue;
+      const file = this.file(name);
+      try {
+        await makeDir(dirname(file));
+        await rename(join(this.trashDir, t), file);
+        restored++;
+      } catch (e) {
+        // ENOENT: another gc finished with it meanwhile.
+        if (!isErrno(e, 'ENOENT')) throw storeError(e, this.root, 'write');
+      }
     }
-    const s = await stat(t);
-    if (s.mtimeMs >= unusedSinceMs) {
-      await rename(t, p).catch(async (e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT') throw fsWhy(e, this.description);
-      });
-      return false;
+    for (const sub of (await this.readdirOrEmpty(this.chunksDir)).filter((s) => FANOUT.test(s))) {
+      const dir = join(this.chunksDir, sub);
+      for (const n of await this.readdirOrEmpty(dir)) {
+        if (!n.startsWith(TEMP_PREFIX)) continue;
+        const s = await this.statOrNull(join(dir, n));
+        if (s === null || s.mtimeMs >= olderThanMs) continue;
+        await unlink(join(dir, n)).then(() => removedTemps++, () => {});
+      }
     }
-    await unlink(t);
-    return true;
+    return { restored, removedTemps };
   }
 }

@@ -1,16 +1,25 @@
 // Opening a store from its command-line form.
-import { resolve } from 'node:path';
 import { SmrError } from '../util/errors.js';
 import { DirStore } from './dir-store.js';
 import type { ChunkStore } from './types.js';
 
 export type { ChunkStore } from './types.js';
 export { DirStore } from './dir-store.js';
+export { gc, DEFAULT_GRACE_MS, type GcOptions, type GcResult } from './gc.js';
 
+const SUPPORTED = 'dir:PATH or a plain PATH (write ./NAME for a directory whose name has a colon)';
+
+// Two letters or more, so that a Windows drive ("C:") is never taken for one.
+const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]+):/;
+
+/** `dir:PATH` or `PATH` is a local directory; any other scheme is refused by name. */
 export function openStore(spec: string): ChunkStore {
-  if (spec.startsWith('dir:')) return new DirStore(resolve(spec.slice(4)));
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec) || /^(s3|http|https|oci|docker|redis):/i.test(spec)) {
-    throw new SmrError('STORE_UNSUPPORTED', `store '${spec}' is not supported yet; use a directory (dir:PATH or PATH)`);
+  const scheme = SCHEME.exec(spec)?.[1];
+  let path = spec;
+  if (scheme !== undefined) {
+    if (scheme !== 'dir') throw new SmrError('STORE_UNSUPPORTED', `store '${spec}': '${scheme}:' stores are not supported yet; use ${SUPPORTED}`);
+    path = spec.slice('dir:'.length);
   }
-  return new DirStore(resolve(spec));
+  if (path === '') throw new SmrError('USAGE', `store '${spec}': empty path; use ${SUPPORTED}`);
+  return new DirStore(path);
 }

@@ -5,7 +5,11 @@
 export interface ChunkStore {
   /** Human-readable location, for messages ("dir:/srv/store"). */
   readonly description: string;
-  /** Whether a chunk is present. */
+  /**
+   * Whether a chunk is present. It does not mark the chunk as used: writers
+   * must call put (which does), never "has, then skip", or a running gc may
+   * delete the chunk they rely on.
+   */
   has(name: string): Promise<boolean>;
   /**
    * The stored bytes. Missing chunk: SmrError 'CHUNK_MISSING'. The caller
@@ -25,5 +29,9 @@ export interface ChunkStore {
    * the protocol). Returns true when it deleted.
    */
   deleteIfUnusedSince(name: string, unusedSinceMs: number): Promise<boolean>;
+  /** Makes every chunk put so far durable, names included (before a recipe is written). */
+  flush?(): Promise<void>;
+  /** Cleanup before a gc: puts back what a crashed gc left half-deleted. */
+  recover?(olderThanMs: number): Promise<unknown>;
   close?(): Promise<void>;
 }
