@@ -48,8 +48,8 @@ export class TieredChunkSource implements ChunkSource {
   }
 
   /** Whether the chunk is already in memory (for prefetch accounting). */
-  inMemory(chunk: RecipeChunk): boolean {
-    return this.opts.memory.has(chunk.digest);
+  inMemory(digest: string): boolean {
+    return this.opts.memory.has(digest);
   }
 
   private async fetch(chunk: RecipeChunk, length: number): Promise<Buffer> {

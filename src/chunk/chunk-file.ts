@@ -14,21 +14,29 @@ export async function chunkFile(path: string, chunker: Chunker, onBytes?: (n: nu
   }
   try {
     const cs = chunker.chunkSize;
-    let offset = 0;
-    for (let index = 0; ; index++) {
-      // A fresh buffer per chunk: it is handed to a worker thread.
+    // A fresh buffer per chunk (it is handed to a worker thread); the next
+    // read is in flight while the current chunk is dispatched.
+    const readChunk = async (pos: number): Promise<Buffer> => {
       const buf = Buffer.allocUnsafeSlow(cs);
       let filled = 0;
       while (filled < cs) {
-        const { bytesRead } = await fh.read(buf, filled, cs - filled, offset + filled);
+        const { bytesRead } = await fh.read(buf, filled, cs - filled, pos + filled);
         if (bytesRead === 0) break;
         filled += bytesRead;
       }
-      if (filled === 0) break;
-      offset += filled;
-      onBytes?.(filled);
-      await chunker.add(index, filled === cs ? buf : buf.subarray(0, filled));
-      if (filled < cs) break;
+      return filled === cs ? buf : buf.subarray(0, filled);
+    };
+    let offset = 0;
+    let next = readChunk(0);
+    for (let index = 0; ; index++) {
+      const buf = await next;
+      const n = buf.length; // add() transfers buf: it reads as empty afterwards
+      if (n === 0) break;
+      offset += n;
+      if (n === cs) next = readChunk(offset);
+      onBytes?.(n);
+      await chunker.add(index, buf);
+      if (n < cs) break;
     }
     return offset;
   } catch (e) {

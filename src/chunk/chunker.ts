@@ -48,15 +48,10 @@ export function checkChunkSize(n: number): number {
   return n;
 }
 
+const ZEROS = Buffer.alloc(4 * 1024 * 1024); // MAX_CHUNK_SIZE: compare with memcmp
+
 function isZero(b: Buffer): boolean {
-  // Compare 8 bytes at a time through a BigUint64 view when aligned.
-  if (b.byteOffset % 8 === 0 && b.length % 8 === 0) {
-    const w = new BigUint64Array(b.buffer, b.byteOffset, b.length / 8);
-    for (let i = 0; i < w.length; i++) if (w[i] !== 0n) return false;
-    return true;
-  }
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
+  return b.equals(ZEROS.subarray(0, b.length));
 }
 
 export class Chunker {

@@ -58,6 +58,7 @@ ${keyOption.help}
       progress.done();
     }
     const recipe = await chunker.finish(size, { reference: image });
+    await store.flush?.(); // chunks durable before the recipe that names them
     await writeRecipeFile(resolve(values.output as string), recipe, { key: settings.key });
     if (!values.quiet) printChunkSummary(values.output as string, recipe, chunker.stats, store.description);
     await store.close?.();

@@ -62,6 +62,7 @@ ${sourceOptions.help}
         manifestDigest: image.manifestDigest,
         platform: formatPlatform(image.platform),
       });
+      await store.flush?.(); // chunks durable before the recipe that names them
       await writeRecipeFile(resolve(values.output as string), recipe, { key: settings.key });
       if (!values.quiet) printChunkSummary(values.output as string, recipe, chunker.stats, store.description);
     } finally {

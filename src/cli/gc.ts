@@ -1,6 +1,6 @@
 import { readRecipeFile } from '../chunk/recipe.js';
 import { openStore } from '../store/index.js';
-import { gc } from '../store/gc.js';
+import { DEFAULT_GRACE_MS, gc } from '../store/gc.js';
 import { formatBytes, makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
 import { keyOption, requireStore, storeOption } from './chunk-options.js';
@@ -49,7 +49,7 @@ ${keyOption.help}
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (recipes go after --keep)`);
     const keepFiles = (values.keep as string[] | undefined) ?? [];
     if (keepFiles.length === 0) throw new UsageError('give at least one --keep RECIPE (gc with nothing to keep would empty the store)');
-    const graceMs = values.grace !== undefined ? parseDuration(values.grace as string, '--grace') : 3_600_000;
+    const graceMs = values.grace !== undefined ? parseDuration(values.grace as string, '--grace') : DEFAULT_GRACE_MS;
     const keyFile = values['key-file'] as string | undefined;
     const keep = new Set<string>();
     for (const f of keepFiles) for (const c of (await readRecipeFile(f, { keyFile })).chunks) keep.add(c.digest);

@@ -149,7 +149,7 @@ ${keyOption.help}
       const tracePath = traces.get(spec.name);
       const trace = tracePath ? await TraceRecorder.create(tracePath) : undefined;
       if (trace) recorders.set(spec.name, trace);
-      exports.push(new RecipeExport({ name: spec.name, description: recipe.source.reference ?? spec.recipe, view, overlay, trace, log }));
+      exports.push(new RecipeExport({ name: spec.name, description: recipe.source.reference ?? spec.recipe, view, overlay, trace, log, isCached: (d) => source.inMemory(d) }));
       const pf = prefetches.get(spec.name);
       if (pf) {
         const p = startPrefetch(view, await readTrace(pf), concurrency, (m) => log('warn', `${spec.name}: ${m}`));
@@ -188,7 +188,7 @@ ${keyOption.help}
     await server.close({ drainMs: 10_000 });
     await Promise.all([...recorders.values()].map((r) => r.flush()));
     await Promise.all(overlays.map((o) => o.close()));
-    const stats = { server: server.stats, cache: { ...source.stats, memoryBytes: memory.usedBytes, memoryEntries: memory.size }, disk: disk?.stats, prefetch: prefetchStats, traced: Object.fromEntries([...recorders].map(([n, r]) => [n, r.count])) };
+    const stats = { server: server.stats, cache: { ...source.stats, memoryBytes: memory.usedBytes, memoryEntries: memory.size }, disk: disk?.stats, prefetch: prefetchStats, exports: Object.fromEntries(exports.map((e) => [e.name, e.stats])), traced: Object.fromEntries([...recorders].map(([n, r]) => [n, r.count])) };
     if (values['stats-out']) await writeFile(values['stats-out'] as string, `${JSON.stringify(stats, null, 2)}\n`);
     log('info', `stopped: ${server.stats.requests} requests, ${source.stats.originFetches} chunks (${source.stats.originBytes} bytes) fetched from the store`);
     await store.close?.();

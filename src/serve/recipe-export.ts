@@ -13,7 +13,17 @@ export interface RecipeExportOptions {
   view: RecipeView;
   overlay?: Overlay;
   trace?: TraceRecorder;
+  /** Whether a chunk is already in memory (to count reads prefetch got ahead of). */
+  isCached?: (digest: string) => boolean;
   log: (level: 'info' | 'warn' | 'error', msg: string) => void;
+}
+
+export interface ExportStats {
+  /** Distinct chunks the clients have read. */
+  chunksRead: number;
+  /** Of those, how many were already in memory at the first read (prefetched). */
+  firstReadsCached: number;
+  readErrors: number;
 }
 
 export class RecipeExport implements BlockExport {
@@ -24,6 +34,8 @@ export class RecipeExport implements BlockExport {
   readonly preferredBlockSize: number;
   private readonly view: RecipeView;
   private readonly overlay?: Overlay;
+  private readonly seen = new Set<number>();
+  readonly stats: ExportStats = { chunksRead: 0, firstReadsCached: 0, readErrors: 0 };
 
   constructor(private readonly opts: RecipeExportOptions) {
     this.name = opts.name;
@@ -38,15 +50,18 @@ export class RecipeExport implements BlockExport {
   /** The base image, with tracing and errors mapped to EIO. */
   private readonly base = async (buf: Buffer, offset: number): Promise<void> => {
     const cs = this.view.chunkSize;
-    if (this.opts.trace) {
-      for (let i = Math.floor(offset / cs); i <= Math.floor((offset + buf.length - 1) / cs); i++) {
-        const c = this.view.chunk(i);
-        if (c) this.opts.trace.note(i, c.digest);
-      }
+    for (let i = Math.floor(offset / cs); i <= Math.floor((offset + buf.length - 1) / cs); i++) {
+      const c = this.view.chunk(i);
+      if (c === undefined || this.seen.has(i)) continue;
+      this.seen.add(i);
+      this.stats.chunksRead++;
+      if (this.opts.isCached?.(c.digest)) this.stats.firstReadsCached++;
+      this.opts.trace?.note(i, c.digest);
     }
     try {
       await this.view.readAt(buf, offset);
     } catch (e) {
+      this.stats.readErrors++;
       const msg = `${this.name}: read of ${buf.length} bytes at ${offset} failed: ${(e as Error).message}`;
       this.opts.log('error', msg);
       throw new ExportError('EIO', msg);
