@@ -15,6 +15,9 @@ import { readRecipeFile } from '../../src/chunk/recipe.js';
 
 const skip = skipWithoutFixtures() || ensurePeers(['nbdinfo', 'nbdcopy', 'qemu-img', 'qemu-io', 'fio']);
 
+/** fio's JSON report (libnbd prints a line before it). */
+const fioJson = (out: string) => JSON.parse(out.slice(out.indexOf('{')));
+
 async function digestOf(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const c of createReadStream(path)) h.update(c as Buffer);
@@ -87,10 +90,10 @@ describe('smr serve with real clients', { skip }, () => {
         const off = 512 * randomInt(0, Math.floor((size - len) / 512));
         const want = Buffer.alloc(len);
         await fh.read(want, 0, len, off);
-        // qemu-io compares against a file with -C? No: dump and compare.
         const out = await peer('qemu-io', ['-r', '-f', 'raw', '-c', `read -v ${off} ${len}`, nbdUri(served.port, 'debian-python')]);
+        // "OFFSET:  hh hh ..  ascii": the hex group sits between double spaces.
         const got = Buffer.from(
-          out.split('\n').filter((l) => /^[0-9a-f]{8}:/.test(l)).map((l) => l.slice(10, 57).replace(/\s+/g, '')).join(''),
+          out.split('\n').filter((l) => /^[0-9a-f]{8}:/.test(l)).map((l) => l.split('  ')[1]!.replace(/ /g, '')).join(''),
           'hex',
         );
         assert.ok(got.equals(want), `read ${len} at ${off}`);
@@ -107,7 +110,7 @@ describe('smr serve with real clients', { skip }, () => {
 
   it('fio: 8 jobs of 4 KiB random reads for 30 s run clean', async () => {
     const out = await peer('fio', ['--name=load', '--ioengine=nbd', `--uri=${nbdUri(served.port, 'debian-python')}`, '--rw=randread', '--bs=4k', '--iodepth=32', '--numjobs=8', '--time_based', '--runtime=30', '--group_reporting', '--output-format=json']);
-    const job = JSON.parse(out).jobs[0];
+    const job = fioJson(out).jobs[0];
     assert.equal(job.error, 0);
     assert.ok(job.read.io_bytes > 0);
   });
@@ -172,9 +175,9 @@ describe('copy-on-write exports', { skip }, () => {
     try {
       const fio = (name: string, args: string[]) =>
         peer('fio', [`--name=${name}`, '--ioengine=nbd', `--uri=${nbdUri(s.port, 'static')}`, '--bs=4k', '--iodepth=32', '--size=32m', '--output-format=json', ...args]);
-      const fill = JSON.parse(await fio('fill', ['--rw=write', '--verify=crc32c', '--do_verify=0'])).jobs[0];
+      const fill = fioJson(await fio('fill', ['--rw=write', '--verify=crc32c', '--do_verify=0'])).jobs[0];
       assert.equal(fill.error, 0);
-      const check = JSON.parse(await fio('check', ['--rw=randread', '--verify=crc32c', '--numjobs=8', '--group_reporting'])).jobs[0];
+      const check = fioJson(await fio('check', ['--rw=randread', '--verify=crc32c', '--numjobs=8', '--group_reporting'])).jobs[0];
       assert.equal(check.error, 0);
       assert.ok(check.read.io_bytes >= 32 << 20);
     } finally {
