@@ -91,6 +91,18 @@ if (zstdCanCompress()) {
     });
   }
 }
+if (zstdCanCompress()) {
+  // What a machine without the addon gets: libzstd's frames, decoded in JS.
+  candidates.push({
+    name: `zstd ${COMPRESSION_LEVEL.zstd}, fzstd decoding`,
+    enc: (b) => zstdCompress(trimmed(b), COMPRESSION_LEVEL.zstd),
+    dec: (b, n) => {
+      const out = Buffer.alloc(n);
+      zstdDecompressInto(Buffer.from(b.buffer, b.byteOffset, b.length), out, 'fzstd');
+      return out;
+    },
+  });
+}
 for (const l of [1, 6]) {
   candidates.push({ name: `gzip ${l}`, enc: (b) => gzipCompress(trimmed(b), l), dec: (b, n) => padded(gunzipBounded(Buffer.from(b.buffer, b.byteOffset, b.length), n), n) });
 }

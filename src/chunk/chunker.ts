@@ -116,7 +116,12 @@ export class Chunker {
       this.stats.newChunks++;
       this.stats.newStoredBytes += r.storedLength;
     }
-    this.done.push({ index, digest: r.digest, storedLength: r.storedLength, key: r.key ? Buffer.from(r.key) : undefined });
+    const chunk: RecipeChunk = { index, digest: r.digest, storedLength: r.storedLength };
+    if (r.key) {
+      chunk.key = Buffer.from(r.key);
+      if (this.opts.salt) chunk.salt = this.opts.salt; // as parseRecipe sets it
+    }
+    this.done.push(chunk);
     this.opts.onProgress?.(this.stats);
   }
 

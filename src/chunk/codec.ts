@@ -1,43 +1,29 @@
-// How a chunk is stored (docs/recipe.md): one codec byte, then the body.
-//   0 raw: the plaintext without its trailing zero bytes
-//   1 zstd, 2 gzip: the compressed plaintext
-// Compression is kept only when it saves at least 1/16 of the raw size;
-// otherwise raw (decoding raw costs nothing). With convergent encryption the
-// whole [codec byte + body] is encrypted with AES-256-CTR under a key derived
-// from the plaintext (and the tenant salt), IV zero: equal plaintexts give
-// equal stored bytes, so dedup survives; the stored bytes are named by their
-// SHA-256. Everything here is synchronous: it runs in worker threads.
-import { createCipheriv, createHash } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
+// A chunk as stored (docs/recipe.md): one codec byte and a body (raw trimmed,
+// zstd or gzip; compress.ts), the whole optionally encrypted with a key
+// derived from the plaintext (encrypt.ts), named by the SHA-256 of those
+// stored bytes. Everything here is synchronous: it runs in worker threads.
+import { createHash } from 'node:crypto';
 import { SmrError } from '../util/errors.js';
+import { compressBody, decompressInto } from './compress.js';
+import { aes256ctr, chunkKey } from './encrypt.js';
 import type { Compression, Encryption } from './types.js';
-import { zstdCanCompress, zstdCompress, zstdDecompress } from './zstd-block.js';
 
-export const CODEC_RAW = 0;
-export const CODEC_ZSTD = 1;
-export const CODEC_GZIP = 2;
-export const ZSTD_LEVEL = 3;
-export const GZIP_LEVEL = 6;
-const KEY_LABEL = Buffer.from('stream-my-root chunk key v1\0');
-const ZERO_IV = Buffer.alloc(16);
+export { compressionAvailable, defaultCompression } from './compress.js';
+export { chunkKey } from './encrypt.js';
 
-export function compressionAvailable(c: Compression): boolean {
-  return c !== 'zstd' || zstdCanCompress();
+export interface EncodedChunk {
+  /** Lowercase hex SHA-256 of `stored`: the chunk's name in the store. */
+  digest: string;
+  stored: Buffer;
+  /** The chunk's key, with convergent encryption. */
+  key?: Buffer;
 }
 
-export function defaultCompression(): Compression {
-  return zstdCanCompress() ? 'zstd' : 'gzip';
-}
-
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest();
-
-export function chunkKey(plain: Buffer, salt?: Buffer): Buffer {
-  return createHash('sha256').update(KEY_LABEL).update(salt ?? Buffer.alloc(0)).update(sha256(plain)).digest();
-}
-
-function ctr(key: Buffer, data: Buffer): Buffer {
-  const c = createCipheriv('aes-256-ctr', key, ZERO_IV);
-  return Buffer.concat([c.update(data), c.final()]);
+export interface EncodeOptions {
+  compression: Compression;
+  encryption: Encryption;
+  /** Tenant salt mixed into the key (with encryption only). */
+  salt?: Buffer;
 }
 
 function trimmedLength(b: Buffer): number {
@@ -46,67 +32,50 @@ function trimmedLength(b: Buffer): number {
   return n;
 }
 
-export interface EncodedChunk {
-  digest: string;
-  stored: Buffer;
-  key?: Buffer;
-}
-
-export function encodeChunk(plain: Buffer, opts: { compression: Compression; encryption: Encryption; salt?: Buffer }): EncodedChunk {
-  const rawLen = trimmedLength(plain);
-  let codec = CODEC_RAW;
-  let body = plain.subarray(0, rawLen);
-  if (opts.compression !== 'none' && rawLen > 0) {
-    const c = opts.compression === 'zstd' ? zstdCompress(body, ZSTD_LEVEL) : gzipSync(body, { level: GZIP_LEVEL });
-    if (c.length <= rawLen - (rawLen >> 4)) {
-      codec = opts.compression === 'zstd' ? CODEC_ZSTD : CODEC_GZIP;
-      body = c;
-    }
-  }
+/** Same plaintext and options, same stored bytes (fixed levels, no times). */
+export function encodeChunk(plain: Buffer, opts: EncodeOptions): EncodedChunk {
+  const { codec, body } = compressBody(plain.subarray(0, trimmedLength(plain)), opts.compression);
   let stored: Buffer = Buffer.allocUnsafe(1 + body.length);
   stored[0] = codec;
   body.copy(stored, 1);
   let key: Buffer | undefined;
   if (opts.encryption === 'convergent-aes-256-ctr') {
     key = chunkKey(plain, opts.salt);
-    stored = ctr(key, stored);
+    stored = aes256ctr(key, stored);
   }
-  return { digest: sha256(stored).toString('hex'), stored, key };
+  const digest = createHash('sha256').update(stored).digest('hex');
+  return key ? { digest, stored, key } : { digest, stored };
 }
 
 function corrupt(digest: string, why: string): SmrError {
-  return new SmrError('CHUNK_CORRUPT', `chunk ${digest}: ${why}`);
+  return new SmrError('CHUNK_CORRUPT', `chunk ${digest} is corrupt: ${why}`);
 }
 
 /**
- * Verifies and decodes stored bytes into exactly `logicalLength` bytes of
- * plaintext. Any damage is CHUNK_CORRUPT, never wrong data.
+ * Verifies stored bytes and decodes them into exactly `logicalLength` bytes of
+ * plaintext. Any damage, a wrong key or salt, or a body that would not fit is
+ * CHUNK_CORRUPT: never another error, never wrong data.
  */
 export function decodeChunk(stored: Buffer, chunk: { digest: string; key?: Buffer; salt?: Buffer }, logicalLength: number): Buffer {
-  if (sha256(stored).toString('hex') !== chunk.digest) throw corrupt(chunk.digest, 'content does not match its digest');
-  if (stored.length < 1) throw corrupt(chunk.digest, 'empty');
-  const inner = chunk.key ? ctr(chunk.key, stored) : stored;
-  const codec = inner[0];
-  const body = inner.subarray(1);
-  let plain: Buffer;
-  try {
-    if (codec === CODEC_RAW) {
-      if (body.length > logicalLength) throw new Error('longer than the chunk');
-      plain = body;
-    } else if (codec === CODEC_ZSTD) {
-      plain = zstdDecompress(body, logicalLength);
-    } else if (codec === CODEC_GZIP) {
-      plain = gunzipSync(body, { maxOutputLength: logicalLength });
-    } else {
-      throw new Error(`unknown codec ${codec}`);
-    }
-  } catch (e) {
-    throw corrupt(chunk.digest, `cannot decode: ${(e as Error).message}`);
+  if (!Number.isSafeInteger(logicalLength) || logicalLength < 0) throw new RangeError(`bad chunk length ${logicalLength}`);
+  if (createHash('sha256').update(stored).digest('hex') !== chunk.digest) throw corrupt(chunk.digest, 'its content does not match its digest');
+  if (stored.length === 0) throw corrupt(chunk.digest, 'it is empty');
+  let inner = stored;
+  if (chunk.key !== undefined) {
+    if (chunk.key.length !== 32) throw corrupt(chunk.digest, `its key has ${chunk.key.length} bytes, not 32`);
+    inner = aes256ctr(chunk.key, stored);
   }
-  if (plain.length > logicalLength) throw corrupt(chunk.digest, 'decodes to more than the chunk');
   const out = Buffer.alloc(logicalLength);
-  plain.copy(out);
-  // The key is derived from the plaintext: a wrong key or tampered bytes cannot pass.
-  if (chunk.key && !chunkKey(out, chunk.salt).equals(chunk.key)) throw corrupt(chunk.digest, 'plaintext does not match its key');
+  try {
+    decompressInto(inner[0]!, inner.subarray(1), out);
+  } catch (e) {
+    const hint = chunk.key ? ' (wrong key?)' : '';
+    throw corrupt(chunk.digest, `cannot decode it${hint}: ${(e as Error).message}`);
+  }
+  // The key is a function of the plaintext: a wrong key or salt, or stored
+  // bytes made to match a forged digest, cannot give back the same key.
+  if (chunk.key !== undefined && !chunkKey(out, chunk.salt).equals(chunk.key)) {
+    throw corrupt(chunk.digest, 'its plaintext does not match its key (wrong key or salt, or tampered)');
+  }
   return out;
 }

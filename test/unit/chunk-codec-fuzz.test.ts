@@ -1,0 +1,185 @@
+// Seeded fuzzing of decodeChunk: damaged stored chunks (flipped bits,
+// truncation, garbage, a wrong codec byte) end in CHUNK_CORRUPT, never another
+// exception, a hang or wrong data; bombs (tiny streams claiming or producing
+// huge outputs) cost no more than the chunk's length.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import { compressionAvailable, decodeChunk, encodeChunk } from '../../src/chunk/codec.js';
+import { CODEC_GZIP, CODEC_RAW, CODEC_ZSTD } from '../../src/chunk/compress.js';
+import { zstdCompress, zstdDecoders, zstdDecompressInto } from '../../src/chunk/compress-zstd.js';
+import type { Compression, Encryption } from '../../src/chunk/types.js';
+import { isSmrError } from '../../src/util/errors.js';
+
+const SEED = 9182;
+const LEN = 32 * 1024;
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const compressions = (['none', 'zstd', 'gzip'] as Compression[]).filter(compressionAvailable);
+
+/** A chunk of log-like lines, a noisy stretch and a zero tail. */
+function sample(n: number): Buffer {
+  const lines: string[] = [];
+  for (let i = 0; lines.join('\n').length < n / 2; i++) lines.push(`${i.toString(16).padStart(6, '0')} GET /img/${i % 37}.png 200 ${(i * 7919) % 10007}`);
+  const b = Buffer.alloc(n);
+  b.write(lines.join('\n'), 'latin1');
+  for (let i = n / 2; i < (3 * n) / 4; i++) b[i] = (i * 2654435761) >>> 24;
+  return b;
+}
+
+interface Case {
+  name: string;
+  plain: Buffer;
+  stored: Buffer;
+  digest: string;
+  key?: Buffer;
+  salt?: Buffer;
+}
+
+const cases: Case[] = [];
+for (const compression of compressions) {
+  for (const encryption of ['none', 'convergent-aes-256-ctr'] as Encryption[]) {
+    const plain = sample(LEN);
+    const salt = encryption === 'none' ? undefined : Buffer.from('fuzz');
+    const e = encodeChunk(plain, { compression, encryption, salt });
+    cases.push({ name: `${compression}/${encryption}`, plain, ...e, salt });
+  }
+}
+
+type Mutation = { kind: 'flip'; at: number; bit: number } | { kind: 'truncate'; at: number } | { kind: 'append'; bytes: Uint8Array } | { kind: 'splice'; at: number; bytes: Uint8Array } | { kind: 'codec'; value: number };
+
+const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
+  fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
+  fc.record({ kind: fc.constant('append' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 64 }) }),
+  fc.record({ kind: fc.constant('splice' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 300 }) }),
+  fc.record({ kind: fc.constant('codec' as const), value: fc.integer({ min: 0, max: 255 }) }),
+);
+
+function mutate(b: Buffer, m: Mutation): Buffer {
+  const out = Buffer.from(b);
+  switch (m.kind) {
+    case 'flip':
+      out[m.at % out.length]! ^= 1 << m.bit;
+      return out;
+    case 'truncate':
+      return out.subarray(0, m.at % out.length);
+    case 'append':
+      return Buffer.concat([out, m.bytes]);
+    case 'splice':
+      Buffer.from(m.bytes).copy(out, m.at % out.length);
+      return out;
+    case 'codec':
+      out[0] = m.value;
+      return out;
+  }
+}
+
+/** decodeChunk either gives `length` bytes or throws CHUNK_CORRUPT; nothing else. */
+function outcome(f: () => Buffer, length: number): Buffer | 'corrupt' {
+  try {
+    const out = f();
+    assert.equal(out.length, length);
+    return out;
+  } catch (e) {
+    if (isSmrError(e) && e.code === 'CHUNK_CORRUPT') return 'corrupt';
+    throw e;
+  }
+}
+
+test('damaged chunks: the digest catches them all', () => {
+  fc.assert(
+    fc.property(fc.constantFrom(...cases), mutation, (c, m) => {
+      const bad = mutate(c.stored, m);
+      fc.pre(!bad.equals(c.stored));
+      assert.equal(outcome(() => decodeChunk(bad, c, LEN), LEN), 'corrupt');
+    }),
+    { seed: SEED, numRuns: 300 },
+  );
+});
+
+test('damaged chunks under a forged digest: CHUNK_CORRUPT or bytes, and never wrong bytes when encrypted', () => {
+  fc.assert(
+    fc.property(fc.constantFrom(...cases), mutation, (c, m) => {
+      const bad = mutate(c.stored, m);
+      fc.pre(!bad.equals(c.stored));
+      const r = outcome(() => decodeChunk(bad, { digest: sha256(bad), key: c.key, salt: c.salt }, LEN), LEN);
+      // The key is a function of the plaintext: a forged chunk cannot match it.
+      if (c.key !== undefined && r !== 'corrupt') assert.deepEqual(r, c.plain);
+    }),
+    { seed: SEED, numRuns: 1500 },
+  );
+});
+
+test('garbage bodies under every codec byte', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 255 }), fc.uint8Array({ minLength: 0, maxLength: 2000 }), fc.boolean(), (codec, body, keyed) => {
+      const stored = Buffer.concat([Buffer.from([codec]), body]);
+      const key = keyed ? createHash('sha256').update(body).digest() : undefined;
+      outcome(() => decodeChunk(stored, { digest: sha256(stored), key }, LEN), LEN);
+    }),
+    { seed: SEED, numRuns: 1000 },
+  );
+});
+
+test('zstd frames with damaged blocks: every decoder fails cleanly or stays within the chunk', { skip: !compressionAvailable('zstd') ? 'no zstd addon' : false }, () => {
+  const frame = zstdCompress(sample(LEN), 3);
+  fc.assert(
+    fc.property(mutation, fc.constantFrom(...zstdDecoders()), (m, decoder) => {
+      const bad = mutate(frame, m);
+      const out = Buffer.alloc(LEN);
+      try {
+        const n = zstdDecompressInto(bad, out, decoder);
+        assert.ok(n <= LEN);
+      } catch (e) {
+        assert.ok(e instanceof Error);
+      }
+      assert.equal(out.length, LEN);
+    }),
+    { seed: SEED, numRuns: 800 },
+  );
+});
+
+/** A zstd frame header declaring `size` bytes, then the given blocks. */
+function zstdFrame(size: number, blocks: Buffer[]): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUInt32LE(0xfd2fb528, 0);
+  head[4] = (2 << 6) | (1 << 5); // 4-byte content size, single segment
+  head.writeUInt32LE(size, 5);
+  return Buffer.concat([head, ...blocks]);
+}
+
+/** An RLE block: `size` copies of one byte, from 4 bytes of input. */
+function rleBlock(size: number, last: boolean): Buffer {
+  const h = (size << 3) | (1 << 1) | (last ? 1 : 0);
+  return Buffer.from([h & 0xff, (h >> 8) & 0xff, (h >> 16) & 0xff, 0x41]);
+}
+
+test('bombs: a tiny stream claiming or making a huge output costs at most the chunk', () => {
+  const bombs: [string, Buffer][] = [];
+  // Declares 1 GiB: refused from the header.
+  bombs.push(['zstd declaring 1 GiB', Buffer.concat([Buffer.from([CODEC_ZSTD]), zstdFrame(2 ** 30, [rleBlock(100_000, true)])])]);
+  // Declares a little, then makes 2 MiB of run-length blocks.
+  const runs = Array.from({ length: 16 }, (_, i) => rleBlock(128 * 1024, i === 15));
+  bombs.push(['zstd declaring 100 bytes, making 2 MiB', Buffer.concat([Buffer.from([CODEC_ZSTD]), zstdFrame(100, runs)])]);
+  if (compressionAvailable('zstd')) bombs.push(['zstd of 64 MiB of zeros', Buffer.concat([Buffer.from([CODEC_ZSTD]), zstdCompress(Buffer.alloc(64 << 20, 7), 19)])]);
+  bombs.push(['gzip of 64 MiB', Buffer.concat([Buffer.from([CODEC_GZIP]), gzipSync(Buffer.alloc(64 << 20, 7), { level: 9 })])]);
+  bombs.push(['raw longer than the chunk', Buffer.concat([Buffer.from([CODEC_RAW]), Buffer.alloc(LEN + 1, 1)])]);
+  for (const [name, stored] of bombs) {
+    const t0 = performance.now();
+    assert.equal(outcome(() => decodeChunk(stored, { digest: sha256(stored) }, LEN), LEN), 'corrupt', name);
+    assert.ok(performance.now() - t0 < 500, `${name} took ${performance.now() - t0} ms`);
+    // The pure-JS decoder, bounded the same way.
+    if (stored[0] === CODEC_ZSTD) {
+      const out = Buffer.alloc(LEN);
+      let n = -1;
+      try {
+        n = zstdDecompressInto(stored.subarray(1), out, 'fzstd');
+      } catch {
+        // refused: fine
+      }
+      assert.ok(n <= LEN && out.length === LEN, name);
+    }
+  }
+});
