@@ -153,6 +153,9 @@ export class Ext4Plan {
       bitmapStart = dirStart + dirRegionBlocks;
       end = bitmapStart + 2 * groups;
       total = requested ?? alignUp(end + Math.max(16384, Math.ceil(end / 10)), C.REGION_ALIGN_BLOCKS);
+      // Many small files can need more groups (inodes) than the blocks do;
+      // every group must then have blocks of its own.
+      if (requested === undefined) total = Math.max(total, (groups - 1) * C.BLOCKS_PER_GROUP + C.REGION_ALIGN_BLOCKS);
       const needGroups = Math.max(Math.ceil(total / C.BLOCKS_PER_GROUP), Math.ceil(maxIno / C.BLOCKS_PER_GROUP));
       if (needGroups === groups && groups * ipg >= maxIno && end <= total) break;
       groups = needGroups;
@@ -161,7 +164,7 @@ export class Ext4Plan {
       throw new SmrError('IMAGE_TOO_SMALL', `--size ${opts.sizeBytes} bytes is too small: this image needs at least ${Math.ceil((end * C.BLOCK_SIZE) / 2 ** 20)} MiB`);
     }
     if (groups > C.MAX_GROUPS || total >= 2 ** 32) throw new SmrError('IMAGE_TOO_LARGE', 'images of 16 TiB or more are not supported');
-    if (groups * ipg < maxIno || end > total) {
+    if (groups * ipg < maxIno || end > total || (groups - 1) * C.BLOCKS_PER_GROUP >= total) {
       throw new SmrError('IMAGE_TOO_SMALL', `cannot lay out ${maxIno} inodes in a ${total * C.BLOCK_SIZE}-byte image; give a larger --size`);
     }
     this.groups = groups;
