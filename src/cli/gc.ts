@@ -55,7 +55,7 @@ ${keyOption.help}
     for (const f of keepFiles) for (const c of (await readRecipeFile(f, { keyFile })).chunks) keep.add(c.digest);
     const store = openStore(requireStore(values, 'gc'));
     const progress = makeProgress(Boolean(values.quiet));
-    const r = await gc(store, keep, { graceMs, dryRun: Boolean(values['dry-run']), onProgress: (done) => progress.update({ phase: 'scanning', done }) });
+    const r = await gc(store, keep, { graceMs, dryRun: Boolean(values['dry-run']), onProgress: (done) => progress.update({ phase: 'scanning chunks', done, unit: 'items' }) });
     progress.done();
     await store.close?.();
     if (!values.quiet) {

@@ -66,7 +66,7 @@ ${keyOption.help}
           if (!isSmrError(e)) throw e;
           note(`chunk ${c.index} (${c.digest.slice(0, 12)}…): ${e.message}`);
         }
-        progress.update({ phase: 'checking chunks', done: ++checked, total: recipe.chunks.length });
+        progress.update({ phase: 'checking chunks', done: ++checked, total: recipe.chunks.length, unit: 'items' });
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));

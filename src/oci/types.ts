@@ -56,7 +56,7 @@ export interface ResolvedImage {
 
 export interface ProgressSink {
   /** Called with cumulative counters; implementations decide how to render. */
-  update(state: { phase: string; done: number; total?: number; detail?: string }): void;
+  update(state: { phase: string; done: number; total?: number; detail?: string; unit?: 'bytes' | 'items' }): void;
   done(): void;
 }
 

@@ -17,11 +17,12 @@ class TerminalProgress implements ProgressSink {
   private shown = false;
   constructor(private readonly out: NodeJS.WriteStream) {}
 
-  update(s: { phase: string; done: number; total?: number; detail?: string }): void {
+  update(s: { phase: string; done: number; total?: number; detail?: string; unit?: 'bytes' | 'items' }): void {
     const now = Date.now();
     if (now - this.last < 100) return;
     this.last = now;
-    const amount = s.total ? `${formatBytes(s.done)} / ${formatBytes(s.total)}` : formatBytes(s.done);
+    const fmt = s.unit === 'items' ? String : formatBytes;
+    const amount = s.total ? `${fmt(s.done)} / ${fmt(s.total)}` : fmt(s.done);
     let line = `${s.phase}: ${amount}${s.detail ? `  ${s.detail}` : ''}`;
     const width = this.out.columns ?? 80;
     if (line.length > width - 1) line = line.slice(0, width - 1);
