@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { SmrError } from '../util/errors.js';
+import { describeWriteError } from '../util/fs-errors.js';
 import { loadKeyFile } from './keys.js';
 import { openRecipe, sealRecipe } from './recipe-envelope.js';
 import { invalid, isObject, serializeRecipe, validateRecipe } from './recipe-json.js';
@@ -79,27 +80,6 @@ export async function readRecipeFile(path: string, opts: { keyFile?: string } = 
   } catch (e) {
     if (e instanceof SmrError) throw new SmrError(e.code, `${path}: ${e.message}`);
     throw e;
-  }
-}
-
-function describeWriteError(e: unknown, dir: string): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  switch (code) {
-    case 'ENOENT':
-      return `directory ${dir} does not exist`;
-    case 'ENOTDIR':
-      return `${dir} is not a directory`;
-    case 'EACCES':
-    case 'EPERM':
-    case 'EROFS':
-      return `no permission to write in ${dir}`;
-    case 'ENOSPC':
-    case 'EDQUOT':
-      return 'no space left on the device';
-    case 'EISDIR':
-      return 'a directory is in the way';
-    default:
-      return (e as Error).message;
   }
 }
 

@@ -6,22 +6,13 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SmrError } from '../util/errors.js';
+import { describeWriteError } from '../util/fs-errors.js';
 import type { RandomAccessSink } from './types.js';
 
 const FLUSH_AT = 1 << 20;
 /** Writes queued to the thread pool at once, so decoding goes on meanwhile. */
 const MAX_IN_FLIGHT = 16;
 const ZEROS = Buffer.alloc(FLUSH_AT);
-
-/** The reason of a failed file operation, in words rather than errno names. */
-function describeFsError(e: unknown, dir: string): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return `directory ${dir} does not exist`;
-  if (code === 'EACCES' || code === 'EPERM') return `permission denied in ${dir}`;
-  if (code === 'ENOSPC') return 'no space left on the device';
-  if (code === 'EROFS') return `${dir} is on a read-only filesystem`;
-  return (e as Error).message;
-}
 
 function isZero(b: Buffer): boolean {
   for (let o = 0; o < b.length; o += ZEROS.length) {
@@ -62,7 +53,7 @@ export class FileSink implements RandomAccessSink {
       await this.fh.truncate(totalBytes);
     } catch (e) {
       await this.abort();
-      throw new SmrError('OUTPUT_FAILED', `cannot create ${this.path}: ${describeFsError(e, dirname(this.path))}`);
+      throw new SmrError('OUTPUT_FAILED', `cannot create ${this.path}: ${describeWriteError(e, dirname(this.path))}`);
     }
   }
 
@@ -135,7 +126,7 @@ export class FileSink implements RandomAccessSink {
         }
       }
     } catch (e) {
-      throw new SmrError('OUTPUT_FAILED', `cannot write ${this.path}: ${describeFsError(e, dirname(this.path))}`);
+      throw new SmrError('OUTPUT_FAILED', `cannot write ${this.path}: ${describeWriteError(e, dirname(this.path))}`);
     }
   }
 
