@@ -86,10 +86,6 @@ export class Overlay {
     return this.dataMap.get(block) ? 'data' : this.zeroMap.get(block) ? 'zero' : 'base';
   }
 
-  get written(): boolean {
-    return this.dataMap.countSet(0, this.blocks) + this.zeroMap.countSet(0, this.blocks) > 0;
-  }
-
   async read(buf: Buffer, offset: number, base: BaseRead): Promise<void> {
     const end = offset + buf.length;
     let pos = offset;

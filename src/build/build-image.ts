@@ -38,8 +38,6 @@ export interface BuildOptions {
 export interface BuildResult {
   sizeBytes: number;
   stats: PlanStats;
-  /** Byte ranges of each layer's region [start, end) (for dedup reports). */
-  layerRegions: Array<{ start: number; end: number }>;
   /** Byte ranges left as holes because upper layers hid their files. */
   hiddenRanges: Array<{ start: number; end: number }>;
   /** Where the inode tables start. */
@@ -164,7 +162,7 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
     }
     for (const piece of plan.tailPieces()) await sink.write(piece.offset, piece.data);
     await sink.finish();
-    return { sizeBytes: plan.totalBytes, stats: plan.stats, layerRegions: plan.layerRegions(), hiddenRanges: plan.hiddenRanges(), inodeTableOffset: plan.inodeTableOffset(), hiddenInodeRanges: plan.hiddenInodeRanges() };
+    return { sizeBytes: plan.totalBytes, stats: plan.stats, hiddenRanges: plan.hiddenRanges(), inodeTableOffset: plan.inodeTableOffset(), hiddenInodeRanges: plan.hiddenInodeRanges() };
   } catch (e) {
     await sink.abort();
     throw e;

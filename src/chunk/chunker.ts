@@ -3,6 +3,7 @@
 // worker threads and put into the store, a bounded number at a time.
 import { SmrError } from '../util/errors.js';
 import type { ChunkStore } from '../store/types.js';
+import { isAllZero } from '../util/zero.js';
 import { WorkerPool } from './worker-pool.js';
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, RECIPE_MEDIA_TYPE, type Compression, type Encryption, type Recipe, type RecipeChunk } from './types.js';
 
@@ -48,12 +49,6 @@ export function checkChunkSize(n: number): number {
   return n;
 }
 
-const ZEROS = Buffer.alloc(4 * 1024 * 1024); // MAX_CHUNK_SIZE: compare with memcmp
-
-function isZero(b: Buffer): boolean {
-  return b.equals(ZEROS.subarray(0, b.length));
-}
-
 export class Chunker {
   readonly chunkSize: number;
   readonly stats: ChunkerStats = { chunks: 0, zeroChunks: 0, newChunks: 0, plainBytes: 0, storedBytes: 0, newStoredBytes: 0 };
@@ -77,7 +72,7 @@ export class Chunker {
     if (this.failure) throw this.failure;
     this.stats.chunks++;
     this.stats.plainBytes += data.length;
-    if (isZero(data)) {
+    if (isAllZero(data)) {
       this.stats.zeroChunks++;
       return;
     }

@@ -19,12 +19,18 @@ export class UsageError extends SmrError {
   }
 }
 
+/** Thrown by parse() for -h/--help: main prints the command's help and exits 0. */
+export class HelpRequested extends Error {}
+
 export function parse<O extends Options>(cmd: string, argv: string[], options: O) {
+  let parsed;
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (e) {
     throw new UsageError(`${(e as Error).message.replace(/\. To specify.*$/s, '')} (see 'smr ${cmd} --help')`);
   }
+  if ((parsed.values as { help?: boolean }).help) throw new HelpRequested();
+  return parsed;
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };

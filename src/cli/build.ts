@@ -32,10 +32,6 @@ ${sourceOptions.help}
       quiet: { type: 'boolean', short: 'q' },
       ...sourceOptions.spec,
     });
-    if (values.help) {
-      process.stdout.write(`${this.help}\n`);
-      return 0;
-    }
     if (positionals.length !== 1) throw new UsageError(`expected one SOURCE, got ${positionals.length} (see 'smr build --help')`);
     if (!values.output) throw new UsageError("-o IMAGE is required (see 'smr build --help')");
     const sizeBytes = values.size !== undefined ? parseSize(values.size as string, '--size') : undefined;

@@ -26,10 +26,6 @@ ${keyOption.help}
 
   async run(argv) {
     const { values, positionals } = parse('cat', argv, { output: { type: 'string', short: 'o' }, quiet: { type: 'boolean', short: 'q' }, ...storeOption.spec, ...keyOption.spec });
-    if (values.help) {
-      process.stdout.write(`${this.help}\n`);
-      return 0;
-    }
     if (positionals.length !== 1) throw new UsageError(`expected one RECIPE (see 'smr cat --help')`);
     const recipe = await readRecipeFile(positionals[0]!, { keyFile: values['key-file'] as string | undefined });
     const store = openStore(requireStore(values, 'cat'));

@@ -33,10 +33,6 @@ ${keyOption.help}
       ...writeOptions.spec,
       ...keyOption.spec,
     });
-    if (values.help) {
-      process.stdout.write(`${this.help}\n`);
-      return 0;
-    }
     if (positionals.length !== 1) throw new UsageError(`expected one IMAGE, got ${positionals.length} (see 'smr chunk --help')`);
     if (!values.output) throw new UsageError("-o RECIPE is required (see 'smr chunk --help')");
     const settings = await writeSettings(values);

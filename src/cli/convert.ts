@@ -42,10 +42,6 @@ ${sourceOptions.help}
       ...keyOption.spec,
       ...sourceOptions.spec,
     });
-    if (values.help) {
-      process.stdout.write(`${this.help}\n`);
-      return 0;
-    }
     if (positionals.length !== 1) throw new UsageError(`expected one SOURCE, got ${positionals.length} (see 'smr convert --help')`);
     if (!values.output) throw new UsageError("-o RECIPE is required (see 'smr convert --help')");
     const settings = await writeSettings(values);

@@ -61,10 +61,6 @@ ${keyOption.help}
 
   async run(argv) {
     const { values, positionals } = parse('diff', argv, { json: { type: 'boolean' }, ...keyOption.spec });
-    if (values.help) {
-      process.stdout.write(`${this.help}\n`);
-      return 0;
-    }
     if (positionals.length !== 2) throw new UsageError(`expected two recipes A and B, got ${positionals.length} (see 'smr diff --help')`);
     const keyFile = values['key-file'] as string | undefined;
     const [a, b] = await Promise.all(positionals.map((p) => readRecipeFile(p, { keyFile })));

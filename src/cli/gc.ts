@@ -42,10 +42,6 @@ ${keyOption.help}
       ...storeOption.spec,
       ...keyOption.spec,
     });
-    if (values.help) {
-      process.stdout.write(`${this.help}\n`);
-      return 0;
-    }
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (recipes go after --keep)`);
     const keepFiles = (values.keep as string[] | undefined) ?? [];
     if (keepFiles.length === 0) throw new UsageError('give at least one --keep RECIPE (gc with nothing to keep would empty the store)');

@@ -17,10 +17,6 @@ ${keyOption.help}
 
   async run(argv) {
     const { values, positionals } = parse('inspect', argv, { json: { type: 'boolean' }, ...keyOption.spec });
-    if (values.help) {
-      process.stdout.write(`${this.help}\n`);
-      return 0;
-    }
     if (positionals.length !== 1) throw new UsageError(`expected one RECIPE (see 'smr inspect --help')`);
     const path = positionals[0]!;
     const keyFile = values['key-file'] as string | undefined;

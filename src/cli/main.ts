@@ -1,7 +1,7 @@
 // smr: the command-line entry point. Dispatches to one file per command and
 // turns user-facing errors into one line on stderr and a non-zero exit.
 import { isSmrError } from '../util/errors.js';
-import type { Command } from './args.js';
+import { HelpRequested, type Command } from './args.js';
 
 // Commands load on demand: a command starts without parsing the others.
 interface Entry {
@@ -52,11 +52,14 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  const cmd = await entry.load();
   try {
-    const cmd = await entry.load();
     process.exitCode = await cmd.run(rest);
   } catch (e) {
-    if (isSmrError(e)) {
+    if (e instanceof HelpRequested) {
+      process.stdout.write(`${cmd.help}\n`);
+      process.exitCode = 0;
+    } else if (isSmrError(e)) {
       process.stderr.write(`smr ${name}: ${e.message}\n`);
       process.exitCode = e.code === 'USAGE' ? 2 : 1;
     } else {

@@ -106,10 +106,6 @@ ${keyOption.help}
       ...storeOption.spec,
       ...keyOption.spec,
     });
-    if (values.help) {
-      process.stdout.write(`${this.help}\n`);
-      return 0;
-    }
     const quiet = Boolean(values.quiet);
     const log = (level: 'info' | 'warn' | 'error', msg: string) => {
       if (quiet && level !== 'error') return;

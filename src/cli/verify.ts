@@ -37,10 +37,6 @@ ${keyOption.help}
       ...storeOption.spec,
       ...keyOption.spec,
     });
-    if (values.help) {
-      process.stdout.write(`${this.help}\n`);
-      return 0;
-    }
     if (positionals.length !== 1) throw new UsageError(`expected one RECIPE (see 'smr verify --help')`);
     const reads = values.reads !== undefined ? Number(values.reads) : values.image ? 1000 : 0;
     if (!Number.isSafeInteger(reads) || reads < 0) throw new UsageError(`--reads: '${values.reads}' is not a count`);

@@ -24,7 +24,7 @@ import { buildExtentTree, emptyExtentTree } from './extents.js';
 import { seedWords } from './hash.js';
 import { deviceIblock, encodeInode } from './inode.js';
 import { dataBlocks, extentLeafBlocks } from './placement.js';
-import { contentBlock, fileExtentTree, slotMetadata, xattrBlockOf, xattrItemsOf, type Piece } from './slot-blocks.js';
+import { contentBlock, fileExtentTree, xattrBlockOf, xattrItemsOf, type Piece } from './slot-blocks.js';
 import { encodeGroupDesc, encodeSuperblock } from './superblock.js';
 import { buildXattrBlock, fitsInInode, toXattrItems } from './xattr.js';
 
@@ -385,14 +385,6 @@ export class Ext4Plan {
     return out;
   }
 
-  /** Byte range of each layer's region. */
-  layerRegions(): Array<{ start: number; end: number }> {
-    return this.layers.map((l, i) => ({
-      start: this.layerStart[i]! * C.BLOCK_SIZE,
-      end: (this.layerStart[i]! + l.blocks) * C.BLOCK_SIZE,
-    }));
-  }
-
   /** Superblock and group descriptors, at offset 0. */
   headerPiece(): Piece {
     return { offset: 0, data: this.header };
@@ -403,19 +395,9 @@ export class Ext4Plan {
     return this.layerStart[layer]!;
   }
 
-  /** Byte offset where a slot's file content goes. */
-  contentOffset(layer: number, slot: Slot): number {
-    return contentBlock(this.layerStart[layer]!, slot.inode) * C.BLOCK_SIZE;
-  }
-
   /** Whether a slot's inode is still visible in the final tree. */
   isLive(slot: Slot): boolean {
     return slot.inode.links > 0;
-  }
-
-  /** A slot's metadata blocks: xattr block, extent leaves, long symlink target. */
-  slotMetadata(layer: number, slot: Slot): Piece[] {
-    return slotMetadata(this.layerStart[layer]!, slot.inode);
   }
 
   /** Inode table slices, the directory region and the bitmaps, in offset order. */

@@ -7,20 +7,14 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SmrError } from '../util/errors.js';
 import { describeWriteError } from '../util/fs-errors.js';
+import { isAllZero } from '../util/zero.js';
 import type { RandomAccessSink } from './types.js';
 
 const FLUSH_AT = 1 << 20;
 /** Writes queued to the thread pool at once, so decoding goes on meanwhile. */
 const MAX_IN_FLIGHT = 16;
-const ZEROS = Buffer.alloc(FLUSH_AT);
+const ZEROS = Buffer.alloc(FLUSH_AT); // written over small hidden ranges
 
-function isZero(b: Buffer): boolean {
-  for (let o = 0; o < b.length; o += ZEROS.length) {
-    const n = Math.min(ZEROS.length, b.length - o);
-    if (b.compare(ZEROS, 0, n, o, o + n) !== 0) return false;
-  }
-  return true;
-}
 
 /** Below this a range is overwritten with zeros rather than punched. */
 const PUNCH_MIN = 256 * 1024;
@@ -92,7 +86,7 @@ export class FileSink implements RandomAccessSink {
     const at = this.pendingAt;
     this.pending = [];
     this.pendingLen = 0;
-    if (bufs.every(isZero)) return; // keep the hole
+    if (bufs.every(isAllZero)) return; // keep the hole
     if (this.failed) throw this.failed;
     const p: Promise<void> = this.writeAt(bufs, at).then(
       () => void this.inFlight.delete(p),

@@ -11,7 +11,8 @@ import { fixtureLayout, skipWithoutFixtures } from '../helpers/fixtures.js';
 import { smr } from '../helpers/run.js';
 import { readRecipeFile } from '../../src/chunk/recipe.js';
 import { RecipeView } from '../../src/blockdev/recipe-view.js';
-import { CachedChunkSource, StoreChunkSource } from '../../src/blockdev/chunk-source.js';
+import { LruKCache } from '../../src/cache/lru-k.js';
+import { TieredChunkSource } from '../../src/cache/tiered-source.js';
 import { openStore } from '../../src/store/index.js';
 
 let work: string;
@@ -27,7 +28,7 @@ it('readAt equals the raw image for any offset and length', { skip: skipWithoutF
     assert.equal(r.code, 0, r.stderr);
   }
   const recipe = await readRecipeFile(join(work, 'py.recipe'));
-  const view = new RecipeView(recipe, new CachedChunkSource(new StoreChunkSource(openStore(join(work, 's'))), 16));
+  const view = new RecipeView(recipe, new TieredChunkSource(openStore(join(work, 's')), { memory: new LruKCache<Buffer>({ maxBytes: 16 * 128 * 1024 }) }));
   const cs = recipe.chunkSize;
   const size = recipe.imageSize;
   const zeroChunks = Array.from({ length: view.chunkCount }, (_, i) => i).filter((i) => view.chunk(i) === undefined);
