@@ -4,15 +4,19 @@
 // which reserves each new file's blocks in its layer's region in stream
 // order. Where a file's bytes go is therefore known the moment its header is
 // read. What is not known until the last layer is whether an upper layer will
-// hide the file; hidden files must end up as holes. Two ways follow:
+// hide the file. By default a hidden file's bytes stay where they were
+// written (its blocks are free in the bitmaps, so nothing in the filesystem
+// reaches them): a derived image then has the same bytes as its base at the
+// same offsets, and shares those chunks. With `hidden: 'zero'` they become
+// holes instead. Two ways to write follow:
 //
 //   random-access sink (a file): one pass. Content is written as it streams;
-//   at the end the hidden files' ranges are cleared, then the inode tables,
+//   at the end hidden ranges are cleared (zero mode), then the inode tables,
 //   directories, bitmaps and superblock are written.
 //
 //   streaming sink (a chunker): two passes. Pass 1 reads headers only; pass 2
-//   re-reads the layers and writes only live content, in offset order, so a
-//   chunk is final as soon as the writer moves past it.
+//   re-reads the layers and writes the content to keep, in offset order, so
+//   a chunk is final as soon as the writer moves past it.
 import { createHash, type Hash } from 'node:crypto';
 import { SmrError } from '../util/errors.js';
 import type { ProgressSink, ResolvedImage } from '../oci/types.js';
@@ -30,15 +34,20 @@ import { deriveIdentity } from './identity.js';
 /** Decompressed bytes kept ready ahead of the tar reader. */
 const READ_AHEAD_BYTES = 8 << 20;
 
+/** What becomes of the blocks of files that upper layers hide. */
+export type HiddenData = 'keep' | 'zero';
+
 export interface BuildOptions {
   sizeBytes?: number;
+  /** Default 'keep': dedups with the base image; 'zero' leaves holes. */
+  hidden?: HiddenData;
   progress?: ProgressSink;
 }
 
 export interface BuildResult {
   sizeBytes: number;
   stats: PlanStats;
-  /** Byte ranges left as holes because upper layers hid their files. */
+  /** Byte ranges of files that upper layers hid (holes in zero mode). */
   hiddenRanges: Array<{ start: number; end: number }>;
   /** Where the inode tables start. */
   inodeTableOffset: number;
@@ -136,6 +145,7 @@ async function writeSlot(sink: ImageSink, layerStart: number, slot: Slot, e: Tar
 
 export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: BuildOptions = {}): Promise<BuildResult> {
   const progress = opts.progress;
+  const keepHidden = (opts.hidden ?? 'keep') === 'keep';
   try {
     let plan: Ext4Plan;
     if (isRandomAccess(sink)) {
@@ -143,7 +153,7 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
       await sink.begin(opts.sizeBytes ?? 0);
       const flat = await readLayers(image, progress, (layerStart, slot, e, reader) => writeSlot(sink, layerStart, slot, e, reader, () => {}));
       plan = makePlan(image, flat, opts);
-      await sink.clear(plan.hiddenRanges());
+      if (keepHidden === false) await sink.clear(plan.hiddenRanges());
       await sink.resize(plan.totalBytes);
       await sink.write(0, plan.headerPiece().data);
     } else {
@@ -154,7 +164,7 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
       let written = 0;
       const totalData = plan.stats.dataBlocks * BLOCK_SIZE;
       for (let i = 0; i < image.layers.length; i++) {
-        await rereadLayer(image, i, flat.layers[i]!, plan, sink, (b) => {
+        await rereadLayer(image, i, flat.layers[i]!, plan, sink, keepHidden, (b) => {
           written += b;
           progress?.update({ phase: `writing layer ${i + 1}/${image.layers.length}`, done: written, total: totalData });
         });
@@ -171,13 +181,13 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
   }
 }
 
-/** Pass 2 of the streaming mode: live content only, in offset order. */
-async function rereadLayer(image: ResolvedImage, i: number, layer: LayerPlan, plan: Ext4Plan, sink: ImageSink, onBytes: (n: number) => void): Promise<void> {
-  const live = layer.slots.filter((s) => plan.isLive(s));
+/** Pass 2 of the streaming mode: the content to keep, in offset order. */
+async function rereadLayer(image: ResolvedImage, i: number, layer: LayerPlan, plan: Ext4Plan, sink: ImageSink, keepHidden: boolean, onBytes: (n: number) => void): Promise<void> {
+  const kept = keepHidden ? layer.slots : layer.slots.filter((s) => plan.isLive(s));
   const layerStart = plan.layerStartBlock(i);
-  if (!live.some((s) => s.inode.kind === 'file' && s.inode.size > 0)) {
+  if (!kept.some((s) => s.inode.kind === 'file' && s.inode.size > 0)) {
     // Only metadata blocks (long symlink targets, xattr blocks): no need to re-read the layer.
-    for (const s of live) for (const p of slotMetadata(layerStart, s.inode)) await sink.write(p.offset, p.data);
+    for (const s of kept) for (const p of slotMetadata(layerStart, s.inode)) await sink.write(p.offset, p.data);
     return;
   }
   const label = layerLabel(image, i);
@@ -185,8 +195,8 @@ async function rereadLayer(image: ResolvedImage, i: number, layer: LayerPlan, pl
   try {
     let entryIndex = 0;
     let k = 0;
-    for (let e = await reader.next(); e !== null && k < live.length; e = await reader.next(), entryIndex++) {
-      const slot = live[k]!;
+    for (let e = await reader.next(); e !== null && k < kept.length; e = await reader.next(), entryIndex++) {
+      const slot = kept[k]!;
       if (slot.entryIndex !== entryIndex) continue;
       k++;
       if (slot.inode.kind === 'file' && (e.type !== 'file' || e.size !== slot.inode.size)) {
@@ -194,7 +204,7 @@ async function rereadLayer(image: ResolvedImage, i: number, layer: LayerPlan, pl
       }
       await writeSlot(sink, layerStart, slot, e, reader, onBytes);
     }
-    if (k !== live.length) throw new SmrError('LAYER_CHANGED', `${label}: fewer entries on the second read of the layer`);
+    if (k !== kept.length) throw new SmrError('LAYER_CHANGED', `${label}: fewer entries on the second read of the layer`);
   } finally {
     close();
   }

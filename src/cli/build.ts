@@ -3,7 +3,8 @@ import { openImage } from '../oci/index.js';
 import { buildImage } from '../build/build-image.js';
 import { FileSink } from '../sink/file-sink.js';
 import { formatBytes, makeProgress } from '../util/progress.js';
-import { parse, parseSize, UsageError, type Command } from './args.js';
+import { parse, UsageError, type Command } from './args.js';
+import { layoutBuildOptions, layoutOptions } from './layout-options.js';
 import { SOURCE_HELP, sourceOptions, sourceOpenOptions } from './source-options.js';
 
 export const buildCommand: Command = {
@@ -20,7 +21,7 @@ ${SOURCE_HELP}
 Options:
   -o, --output IMAGE     where to write the image (required); written to a
                          temporary file and renamed when complete
-      --size SIZE        device size, e.g. 2G; default: content plus headroom
+${layoutOptions.help}
 ${sourceOptions.help}
   -q, --quiet            no progress output
   -h, --help             this help`,
@@ -28,18 +29,18 @@ ${sourceOptions.help}
   async run(argv) {
     const { values, positionals } = parse('build', argv, {
       output: { type: 'string', short: 'o' },
-      size: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
+      ...layoutOptions.spec,
       ...sourceOptions.spec,
     });
     if (positionals.length !== 1) throw new UsageError(`expected one SOURCE, got ${positionals.length} (see 'smr build --help')`);
     if (!values.output) throw new UsageError("-o IMAGE is required (see 'smr build --help')");
-    const sizeBytes = values.size !== undefined ? parseSize(values.size as string, '--size') : undefined;
+    const layout = layoutBuildOptions(values);
     const progress = makeProgress(Boolean(values.quiet));
     const image = await openImage(positionals[0]!, { ...sourceOpenOptions(values), progress });
     try {
       const out = resolve(values.output as string);
-      const result = await buildImage(image, new FileSink(out), { sizeBytes, progress });
+      const result = await buildImage(image, new FileSink(out), { ...layout, progress });
       if (!values.quiet) {
         process.stdout.write(
           `${out}: ${formatBytes(result.sizeBytes)} ext4, ${formatBytes(result.stats.usedBlocks * 4096)} used, ` +

@@ -7,7 +7,8 @@ import { ChunkSink } from '../sink/chunk-sink.js';
 import { openStore } from '../store/index.js';
 import { formatPlatform } from '../oci/index.js';
 import { makeProgress } from '../util/progress.js';
-import { parse, parseSize, UsageError, type Command } from './args.js';
+import { parse, UsageError, type Command } from './args.js';
+import { layoutBuildOptions, layoutOptions } from './layout-options.js';
 import { keyOption, requireStore, storeOption, writeOptions, writeSettings } from './chunk-options.js';
 import { SOURCE_HELP, sourceOpenOptions, sourceOptions } from './source-options.js';
 import { printChunkSummary } from './summary.js';
@@ -25,7 +26,7 @@ ${SOURCE_HELP}
 Options:
   -o, --output RECIPE    where to write the recipe (required)
 ${storeOption.help}
-      --size SIZE        device size, e.g. 2G; default: content plus headroom
+${layoutOptions.help}
 ${writeOptions.help}
 ${keyOption.help}
 ${sourceOptions.help}
@@ -35,24 +36,24 @@ ${sourceOptions.help}
   async run(argv) {
     const { values, positionals } = parse('convert', argv, {
       output: { type: 'string', short: 'o' },
-      size: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
       ...storeOption.spec,
       ...writeOptions.spec,
       ...keyOption.spec,
+      ...layoutOptions.spec,
       ...sourceOptions.spec,
     });
     if (positionals.length !== 1) throw new UsageError(`expected one SOURCE, got ${positionals.length} (see 'smr convert --help')`);
     if (!values.output) throw new UsageError("-o RECIPE is required (see 'smr convert --help')");
     const settings = await writeSettings(values);
-    const sizeBytes = values.size !== undefined ? parseSize(values.size as string, '--size') : undefined;
+    const layout = layoutBuildOptions(values);
     const store = openStore(requireStore(values, 'convert'));
     const progress = makeProgress(Boolean(values.quiet));
     const image = await openImage(positionals[0]!, { ...sourceOpenOptions(values), progress });
     try {
       const chunker = new Chunker(store, { ...settings });
       const sink = new ChunkSink(chunker);
-      await buildImage(image, sink, { sizeBytes, progress });
+      await buildImage(image, sink, { ...layout, progress });
       const recipe = await chunker.finish(sink.imageSize, {
         reference: positionals[0]!,
         manifestDigest: image.manifestDigest,
