@@ -99,6 +99,9 @@ export function checkNbdUrl(url: string): void {
 
 const ms = (s: number) => Math.round(s * 1000);
 
+/** How long a guest may take to sync and power off after the command ended. */
+const POWER_OFF_GRACE_S = 30;
+
 export async function boot(opts: BootOptions): Promise<BootResult> {
   checkNbdUrl(opts.disk);
   if (!onPath(QEMU)) throw missingTool(QEMU);
@@ -120,9 +123,20 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
     const reader = new ConsoleReader(req.nonce, opts.onOutput ?? ((d) => process.stdout.write(d)), verbose ? log : undefined);
     const t0 = performance.now();
     let commandTimer: NodeJS.Timeout | undefined;
+    let offTimer: NodeJS.Timeout | undefined;
     const q = startQemu(args, (d) => {
       const started = reader.markers.start !== undefined;
+      const ended = reader.markers.exit !== undefined;
       reader.feed(d);
+      if (!ended && reader.markers.exit !== undefined) {
+        clearTimeout(commandTimer);
+        // The status is known; a guest that cannot power off (say, sync
+        // waiting on a disk that stopped answering) must not hold us.
+        offTimer = setTimeout(() => {
+          log(`the guest did not power off ${POWER_OFF_GRACE_S} s after the command ended; stopping it`);
+          q.kill('no power-off');
+        }, POWER_OFF_GRACE_S * 1000);
+      }
       if (!started && reader.markers.start !== undefined) {
         clearTimeout(bootTimer);
         // The guest kills the command at its timeout; this only catches a guest that stops answering.
@@ -136,6 +150,7 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
     const exit = await q.done.finally(() => {
       clearTimeout(bootTimer);
       clearTimeout(commandTimer);
+      clearTimeout(offTimer);
       opts.signal?.removeEventListener('abort', onAbort);
     });
     reader.end();

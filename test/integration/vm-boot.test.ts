@@ -2,7 +2,8 @@
 // Debian's kernel, our initramfs) and runs python3 from the image, served
 // with a cold cache; then again with --prefetch from the first boot's
 // trace. `smr boot` applies env, working directory, user and exit status
-// as docker run does, and fails clearly when the export does not exist.
+// as docker run does, fails clearly when the export does not exist, and
+// mounts the root read-write only when asked.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -21,7 +22,7 @@ async function bootPython(port: number, name: string) {
   let out = '';
   const r = await boot({
     disk: `nbd://127.0.0.1:${port}/${name}`,
-    request: { argv: ['/usr/bin/python3', '-c', 'print(42)'] },
+    request: { argv: ['/usr/bin/python3', '-c', 'print(42)'], timeoutSeconds: 300 },
     cacheDir: VM_CACHE,
     bootTimeoutSeconds: 240,
     onOutput: (d) => (out += d.toString('utf8')),
@@ -80,13 +81,25 @@ for (const name of ['python3', 'debian-python']) {
         const sock = join(work, 'nbd.sock');
         const s = await startServe([join(work, `${name}.recipe`), '--store', join(work, 'store'), '--socket', sock]);
         const script = 'echo "cwd=$(pwd) foo=$FOO home=$HOME host=$(hostname) id=$(id -u):$(id -g)"; printf "no newline"; exit 7';
-        const r = await smr(['boot', `nbd+unix:///${name}?socket=${sock}`, '--cache', VM_CACHE, '-e', 'FOO=a b', '-w', '/usr/lib', '-u', 'nobody', '--hostname', 'guest1', '--', '/bin/sh', '-c', script]);
+        const r = await smr(['boot', `nbd+unix:///${name}?socket=${sock}`, '--cache', VM_CACHE, '--timeout', '300', '-e', 'FOO=a b', '-w', '/usr/lib', '-u', 'nobody', '--hostname', 'guest1', '--', '/bin/sh', '-c', script]);
         const bad = await smr(['boot', `nbd+unix:///no-such-export?socket=${sock}`, '--cache', VM_CACHE, '--', 'true']);
         await s.stop();
         assert.equal(r.code, 7, r.stderr);
         assert.equal(r.stdout, 'cwd=/usr/lib foo=a b home=/nonexistent host=guest1 id=65534:65534\nno newline');
         assert.equal(bad.code, 125);
         assert.match(bad.stderr, /^smr boot: .*no-such-export/m);
+      });
+
+      it('--writable mounts the root read-write on a writable export; without it the root is read-only', async () => {
+        const s = await startServe([join(work, `${name}.recipe`), '--store', join(work, 'store'), '--writable']);
+        const url = `nbd://127.0.0.1:${s.port}/${name}`;
+        const rw = await smr(['boot', url, '--cache', VM_CACHE, '--timeout', '300', '--writable', '-w', '/srv/made', '--', '/bin/sh', '-c', 'pwd > /etc/written && cat /etc/written']);
+        const ro = await smr(['boot', url, '--cache', VM_CACHE, '--timeout', '300', '--', '/bin/sh', '-c', 'cat /etc/written; touch /etc/other']);
+        await s.stop();
+        assert.equal(rw.code, 0, rw.stderr);
+        assert.equal(rw.stdout, '/srv/made\n');
+        assert.equal(ro.code, 1, ro.stderr);
+        assert.match(ro.stdout, /^\/srv\/made\n.*Read-only file system/s);
       });
     }
   });
