@@ -1,0 +1,186 @@
+// Booting a guest from an NBD export and running one command in it: the
+// cached kernel + initramfs, the request appended as a second archive, the
+// accelerator chosen, the console read, and the result with phase timings.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SmrError } from '../util/errors.js';
+import { chooseAccel, type AccelChoice } from './accel.js';
+import { vmCacheDir } from './cache-dir.js';
+import { ConsoleReader } from './console.js';
+import { prepareInitramfs, type Initramfs } from './initramfs.js';
+import { ensureCacheDir, prepareKernel, type Kernel } from './kernel.js';
+import { qemuArgs, type Accel } from './qemu-args.js';
+import { QEMU, startQemu } from './qemu-process.js';
+import { encodeRequest, type GuestRequest } from './request.js';
+import { missingTool, onPath } from './tool.js';
+
+/** Exit statuses besides the command's own (as timeout(1) and docker run use them). */
+export const STATUS_TIMEOUT = 124;
+export const STATUS_VM_FAILED = 125;
+export const STATUS_ABORTED = 130;
+
+export interface Guest {
+  kernel: Kernel;
+  initramfs: Initramfs;
+  /** What boots: the uncompressed vmlinux (PVH entry) when there is one. */
+  bootImage: string;
+}
+
+export interface PrepareOptions {
+  cacheDir?: string;
+  /** A linux-image-* package instead of what linux-image-amd64 points at. */
+  kernelPackage?: string;
+  refresh?: boolean;
+  log?: (msg: string) => void;
+}
+
+/** Kernel and initramfs in the cache, fetched and built first when missing. */
+export async function prepareGuest(opts: PrepareOptions = {}): Promise<Guest> {
+  const cache = vmCacheDir(opts.cacheDir);
+  await ensureCacheDir(cache);
+  let kernel: Kernel;
+  try {
+    kernel = await prepareKernel(cache, { package: opts.kernelPackage, refresh: opts.refresh, log: opts.log });
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new SmrError('KERNEL_MISSING', `no guest kernel in ${cache} and fetching Debian's failed: ${why} (needs Debian's apt-get and dpkg-deb, and linux-image-amd64 in the apt sources)`);
+  }
+  const initramfs = await prepareInitramfs(cache, kernel);
+  return { kernel, initramfs, bootImage: kernel.vmlinux ?? kernel.vmlinuz };
+}
+
+export interface BootOptions extends PrepareOptions {
+  /** nbd://HOST:PORT/EXPORT or nbd+unix:///EXPORT?socket=PATH */
+  disk: string;
+  request: GuestRequest;
+  memoryMiB?: number;
+  cpus?: number;
+  accel?: AccelChoice;
+  /** Kernel and init messages to onLog, kernel log level 7. */
+  verbose?: boolean;
+  /** The command's output (stdout and stderr merged, as on a console). */
+  onOutput?: (data: Buffer) => void;
+  /** Lines outside the command's output, when verbose, and notices. */
+  onLog?: (line: string) => void;
+  /** Give up when the command has not started after this long (default 300 s). */
+  bootTimeoutSeconds?: number;
+  signal?: AbortSignal;
+}
+
+export interface BootTimings {
+  /** Whole run, from spawning QEMU to its exit. */
+  wallMs: number;
+  /** QEMU start until the guest kernel started (host time minus guest uptime at init). */
+  vmStartMs?: number;
+  kernelToInitMs?: number;
+  initToCommandMs?: number;
+  commandMs?: number;
+}
+
+export interface BootResult {
+  outcome: 'exited' | 'timeout' | 'vm-failed' | 'aborted';
+  /** The command's exit status, or STATUS_TIMEOUT / STATUS_VM_FAILED / STATUS_ABORTED. */
+  status: number;
+  accel: Accel;
+  /** Why the VM failed, in one line. */
+  error?: string;
+  /** The console's last lines, when the guest failed before reaching init. */
+  logTail?: string[];
+  timings: BootTimings;
+}
+
+export function checkNbdUrl(url: string): void {
+  if (!/^nbd(\+tcp|\+unix)?:\/\//.test(url)) {
+    throw new SmrError('USAGE', `'${url}' is not an NBD URL (nbd://HOST:PORT/EXPORT or nbd+unix:///EXPORT?socket=PATH)`);
+  }
+  if (url.startsWith('nbd+unix:') && !/[?&]socket=/.test(url)) throw new SmrError('USAGE', `'${url}' has no ?socket=PATH`);
+}
+
+const ms = (s: number) => Math.round(s * 1000);
+
+/** How long a guest may take to sync and power off after the command ended. */
+const POWER_OFF_GRACE_S = 30;
+
+export async function boot(opts: BootOptions): Promise<BootResult> {
+  checkNbdUrl(opts.disk);
+  if (!onPath(QEMU)) throw missingTool(QEMU);
+  const log = opts.onLog ?? (() => {});
+  const guest = await prepareGuest({ ...opts, log });
+  const cache = vmCacheDir(opts.cacheDir);
+  const accel = await chooseAccel(opts.accel ?? 'auto', cache, { id: `${guest.kernel.package} ${guest.initramfs.path}`, kernel: guest.bootImage, initramfs: guest.initramfs.path }, log);
+  const verbose = Boolean(opts.verbose);
+  const req = encodeRequest(opts.request, { mode: 'run', bus: 'mmio', verbose });
+
+  const dir = await mkdtemp(join(tmpdir(), 'smr-boot-'));
+  try {
+    const initrd = join(dir, 'initrd.cpio');
+    await writeFile(initrd, Buffer.concat([await readFile(guest.initramfs.path), req.cpio]));
+    const args = qemuArgs({ accel, kernel: guest.bootImage, initrd, disk: opts.disk, writable: opts.request.writable, memoryMiB: opts.memoryMiB ?? 512, cpus: opts.cpus ?? 1, verbose });
+    if (verbose) log(`${QEMU} ${args.map((a) => (/[\s,']/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
+    if (opts.signal?.aborted) return { outcome: 'aborted', status: STATUS_ABORTED, accel, timings: { wallMs: 0 } };
+
+    const reader = new ConsoleReader(req.nonce, opts.onOutput ?? ((d) => process.stdout.write(d)), verbose ? log : undefined);
+    const t0 = performance.now();
+    let commandTimer: NodeJS.Timeout | undefined;
+    let offTimer: NodeJS.Timeout | undefined;
+    const q = startQemu(args, (d) => {
+      const started = reader.markers.start !== undefined;
+      const ended = reader.markers.exit !== undefined;
+      reader.feed(d);
+      if (!ended && reader.markers.exit !== undefined) {
+        clearTimeout(commandTimer);
+        // The status is known; a guest that cannot power off (say, sync
+        // waiting on a disk that stopped answering) must not hold us.
+        offTimer = setTimeout(() => {
+          log(`the guest did not power off ${POWER_OFF_GRACE_S} s after the command ended; stopping it`);
+          q.kill('no power-off');
+        }, POWER_OFF_GRACE_S * 1000);
+      }
+      if (!started && reader.markers.start !== undefined) {
+        clearTimeout(bootTimer);
+        // The guest kills the command at its timeout; this only catches a guest that stops answering.
+        const t = opts.request.timeoutSeconds;
+        if (t) commandTimer = setTimeout(() => q.kill('timeout'), (t + 30) * 1000);
+      }
+    });
+    const bootTimer = setTimeout(() => q.kill('boot timeout'), (opts.bootTimeoutSeconds ?? 300) * 1000);
+    const onAbort = () => q.kill('aborted');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const exit = await q.done.finally(() => {
+      clearTimeout(bootTimer);
+      clearTimeout(commandTimer);
+      clearTimeout(offTimer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    });
+    reader.end();
+    const t1 = performance.now();
+
+    const m = reader.markers;
+    const timings: BootTimings = { wallMs: Math.round(t1 - t0) };
+    if (m.init !== undefined && m.initSeenAt !== undefined) {
+      timings.vmStartMs = Math.max(0, Math.round(m.initSeenAt - t0 - m.init * 1000));
+      timings.kernelToInitMs = ms(m.init);
+    }
+    if (m.init !== undefined && m.start !== undefined) timings.initToCommandMs = ms(m.start - m.init);
+    if (m.start !== undefined && m.exit !== undefined) timings.commandMs = ms(m.exit - m.start);
+
+    if (m.status !== undefined && !Number.isNaN(m.status)) {
+      return m.timedOut ? { outcome: 'timeout', status: STATUS_TIMEOUT, accel, error: `the command was killed after ${opts.request.timeoutSeconds} s`, timings } : { outcome: 'exited', status: m.status, accel, timings };
+    }
+    if (exit.killed === 'aborted') return { outcome: 'aborted', status: STATUS_ABORTED, accel, error: 'aborted', timings };
+    if (exit.killed === 'timeout' || exit.killed === 'boot timeout') {
+      const what = exit.killed === 'timeout' ? 'the command did not finish in time' : `the command had not started after ${opts.bootTimeoutSeconds ?? 300} s`;
+      return { outcome: 'timeout', status: STATUS_TIMEOUT, accel, error: what, logTail: reader.logTail(), timings };
+    }
+    const qemuSays = exit.stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/terminating on signal/.test(l))
+      .pop();
+    const error = m.error ?? (qemuSays ? qemuSays.replace(/^qemu-system-x86_64: /, 'qemu: ') : m.init === undefined ? 'the guest never reached init' : `the VM ended without reporting the command's exit (qemu exit ${exit.code ?? exit.signal})`);
+    return { outcome: 'vm-failed', status: STATUS_VM_FAILED, accel, error, logTail: m.init === undefined ? reader.logTail() : undefined, timings };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
