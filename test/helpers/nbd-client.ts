@@ -83,6 +83,11 @@ export class RawClient {
     socket.on('error', end);
   }
 
+  /** A client on a socket already connected (a TLS socket after STARTTLS). */
+  static over(socket: Socket): RawClient {
+    return new RawClient(socket);
+  }
+
   static connect(t: Target): Promise<RawClient> {
     return new Promise((resolve, reject) => {
       const s = 'socket' in t ? connect(t.socket) : connect(t.port, t.host ?? '127.0.0.1');
