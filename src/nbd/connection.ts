@@ -166,6 +166,8 @@ export class Connection {
         }
         case 'option': {
           if (this.input.length < OPTION_HEADER_SIZE) return;
+          // A client that floods options and reads no replies stops being read.
+          if (this.socket.writableLength >= this.ctx.limits.maxQueuedBytes) return this.block();
           const h = this.input.take(OPTION_HEADER_SIZE);
           if (h.readUInt32BE(0) !== OPTS_MAGIC[0] || h.readUInt32BE(4) !== OPTS_MAGIC[1]) return this.protocolError('bad option magic');
           const option = h.readUInt32BE(8);
