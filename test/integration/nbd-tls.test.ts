@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { C, RawClient } from '../helpers/nbd-client.js';
 import { randomBytes } from '../helpers/nbd-exports.js';
+import { until } from '../helpers/nbd-harness.js';
 import { ensurePeers, peer, peerFails } from '../helpers/nbd-peers.js';
 import { ensureCommand } from '../helpers/registry.js';
 import { smr } from '../helpers/run.js';
@@ -21,6 +22,9 @@ const skip = ensurePeers(['nbdinfo', 'nbdcopy', 'qemu-img']) || (ensureCommand('
 const IMAGE_SIZE = 3 << 20;
 const ALICE_KEY = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
 const BOB_KEY = 'ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100';
+
+/** Whether the server's log shows `re` soon: its stderr may arrive after the client has exited. */
+const logged = (s: Served, re: RegExp) => until(() => re.test(s.stderr()), 5000);
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -93,12 +97,12 @@ describe('smr serve over TLS with real clients', { skip }, () => {
       const out = join(work, 'x509-nbdcopy.img');
       await peer('nbdcopy', [uri('pub', dirs.alice), out]);
       assert.equal(sha(await readFile(out)), sha(image));
-      assert.match(served.stderr(), /\(alice\): TLSv1\.[23] started/);
+      assert.ok(await logged(served, /\(alice\): TLSv1\.[23] started/), served.stderr());
     });
 
     it('libnbd with a certificate from another CA is refused in the TLS handshake', async () => {
       await peerFails('nbdinfo', [uri('pub', dirs.mallory)]);
-      assert.match(served.stderr(), /TLS handshake failed/);
+      assert.ok(await logged(served, /TLS handshake failed/));
     });
 
     it('qemu-img with tls-creds-x509 reads the export; with the wrong certificate it cannot', async () => {
@@ -111,7 +115,7 @@ describe('smr serve over TLS with real clients', { skip }, () => {
     it('an export not allowed to alice is refused with POLICY, and the log names her', async () => {
       const r = await peerFails('qemu-img', ['info', '--object', x509(dirs.alice), '--image-opts', nbd('secret')]);
       assert.match(r.stderr, /Denied by server|not allowed/);
-      assert.match(served.stderr(), /export "secret" refused to identity "alice"/);
+      assert.ok(await logged(served, /export "secret" refused to identity "alice"/), served.stderr());
     });
 
     it('a plaintext client gets TLS_REQD for everything but STARTTLS/ABORT and sees no export list', async () => {
@@ -151,7 +155,7 @@ describe('smr serve over TLS with real clients', { skip }, () => {
 
     it('libnbd: alice opening secret is refused and logged; a wrong key fails the handshake', async () => {
       await peerFails('nbdcopy', [uri('alice', 'secret', dirs.psk), join(work, 'never.img')]);
-      assert.match(served.stderr(), /export "secret" refused to identity "alice"/);
+      assert.ok(await logged(served, /export "secret" refused to identity "alice"/), served.stderr());
       await peerFails('nbdinfo', [uri('alice', 'pub', dirs.wrongPsk)]);
       await peerFails('nbdinfo', [uri('eve', 'pub', dirs.psk)]);
     });
@@ -160,10 +164,10 @@ describe('smr serve over TLS with real clients', { skip }, () => {
       const out = join(work, 'psk-qemu.img');
       await peer('qemu-img', ['convert', '--object', psk(dirs.psk, 'alice'), '--image-opts', nbd('pub'), '-O', 'raw', out]);
       assert.equal(sha(await readFile(out)), sha(image));
-      assert.match(served.stderr(), /\(alice\): TLSv1\.3 started/);
+      assert.ok(await logged(served, /\(alice\): TLSv1\.3 started/), served.stderr());
       const tls12 = await peer('qemu-img', ['info', '--object', psk(dirs.psk, 'bob', 'NORMAL:-VERS-TLS1.3:+ECDHE-PSK:+DHE-PSK:+PSK'), '--image-opts', nbd('secret')]);
       assert.match(tls12, /virtual size: 3 MiB/);
-      assert.match(served.stderr(), /\(bob\): TLSv1\.2 started/);
+      assert.ok(await logged(served, /\(bob\): TLSv1\.2 started/), served.stderr());
       await peerFails('qemu-img', ['info', '--object', psk(dirs.wrongPsk, 'alice'), '--image-opts', nbd('pub')]);
       await peerFails('qemu-img', ['info', '--object', psk(dirs.psk, 'alice'), '--image-opts', nbd('secret')]);
     });
@@ -174,8 +178,23 @@ describe('smr serve over TLS with real clients', { skip }, () => {
       await peer('nbdcopy', [`nbd://127.0.0.1:${served.port}/pub`, out]);
       assert.equal(sha(await readFile(out)), sha(image));
       await peerFails('nbdinfo', [`nbd://127.0.0.1:${served.port}/secret`]);
-      assert.match(served.stderr(), /export "secret" refused to a client without identity/);
+      assert.ok(await logged(served, /export "secret" refused to a client without identity/), served.stderr());
     });
+  });
+
+  it('smr serve passes the connection limits and the handshake deadline to the server', async () => {
+    const served = await startServe([...baseArgs, '--max-connections-per-client', '1', '--handshake-timeout', '1']);
+    try {
+      const held = await RawClient.connect({ port: served.port });
+      await held.greet();
+      const second = await RawClient.connect({ port: served.port });
+      assert.ok(await second.closedWithin(5000), 'second connection from 127.0.0.1 refused');
+      assert.ok(await held.closedWithin(10_000), 'dropped at the 1 s handshake deadline');
+      assert.ok(await logged(served, /1 connections open from this address/), served.stderr());
+      assert.ok(await logged(served, /handshake timed out/), served.stderr());
+    } finally {
+      await served.stop();
+    }
   });
 
   describe('bad settings are one-line errors', () => {
