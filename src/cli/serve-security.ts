@@ -51,6 +51,7 @@ export async function securitySettings(values: Record<string, unknown>, exportNa
   } else {
     if (Boolean(certFile) !== Boolean(keyFile)) throw new UsageError('--tls-cert and --tls-key go together');
     if (!certFile && !pskFile) throw new UsageError(`--tls ${mode} needs --tls-cert FILE --tls-key FILE, or --tls-psk FILE`);
+    if (pskFile && (certFile || caFile)) throw new UsageError('--tls-psk cannot be combined with certificates (--tls-cert, --tls-ca): clients use one or the other');
     if (values['tls-verify-peer'] && !caFile) throw new UsageError('--tls-verify-peer needs --tls-ca FILE');
     const pskText = pskFile ? (await readPrivateFile(pskFile, 'PSK file')).toString('utf8') : undefined;
     const options: TlsOptions = {

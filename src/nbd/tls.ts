@@ -38,6 +38,9 @@ export class TlsUpgrade {
   constructor(private readonly opts: TlsOptions) {
     this.mode = opts.mode;
     if (!opts.psk && !(opts.cert && opts.key)) throw new Error('TLS needs a certificate and key, or a PSK file');
+    // With both, OpenSSL picks certificate suites and GnuTLS PSK clients fail
+    // ("insufficient credentials"); nbdkit too uses one or the other.
+    if (opts.psk && (opts.cert || opts.ca)) throw new Error('TLS uses certificates or a PSK file, not both');
     if (opts.verifyPeer && !opts.ca) throw new Error('checking client certificates needs a CA');
     this.serverOptions = {
       cert: opts.cert,

@@ -212,6 +212,7 @@ describe('smr serve over TLS with real clients', { skip }, () => {
       await fails(['--tls', 'on', '--tls-psk', loose], /accessible by others.*chmod 600/);
       await fails(['--tls-psk', join(dirs.psk, 'keys.psk')], /needs --tls on/);
       await fails(['--tls', 'require'], /needs --tls-cert/);
+      await fails(['--tls', 'on', '--tls-psk', join(dirs.psk, 'keys.psk'), '--tls-cert', join(dirs.server, 'server-cert.pem'), '--tls-key', join(dirs.server, 'server-key.pem')], /cannot be combined/);
       await fails(['--tls', 'on', '--tls-psk', join(dirs.psk, 'keys.psk'), '--allow', 'nosuch=alice'], /no export named 'nosuch'/);
       await fails(['--tls', 'on', '--tls-cert', join(dirs.alice, 'ca-cert.pem'), '--tls-key', join(dirs.server, 'server-key.pem')], /cannot use the TLS certificate or key/);
       const r = await smr(['serve', '--listen', '127.0.0.1:0', ...baseArgs, '--tls', 'on', '--tls-psk', loose]);
