@@ -1,6 +1,7 @@
 // Tenant keys and salts from the command line (docs/recipe.md, "Keys").
 import { open } from 'node:fs/promises';
 import { SmrError } from '../util/errors.js';
+import { checkPrivateMode } from '../util/private-file.js';
 
 const KEY_BYTES = 32;
 /** Room for 64 hex digits or 44 base64 characters with any whitespace around. */
@@ -8,7 +9,7 @@ const MAX_KEY_FILE = 4096;
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 /** Base64 of 32 bytes: 43 characters and one '=' (optional), standard or URL-safe. */
 const BASE64_KEY = /^(?:[A-Za-z0-9+/]{43}|[A-Za-z0-9_-]{43})=?$/;
-const MAKE_ONE = 'make one with: head -c 32 /dev/urandom > FILE';
+const MAKE_ONE = 'make one with: (umask 077; head -c 32 /dev/urandom > FILE)';
 const FORMATS = `it must hold 32 bytes: raw, as 64 hex digits, or as base64 (${MAKE_ONE})`;
 
 function isText(b: Buffer): boolean {
@@ -39,6 +40,7 @@ export async function loadKeyFile(path: string): Promise<Buffer> {
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new SmrError('KEY_INVALID', `key file ${path} is not a file`);
+      checkPrivateMode(st.mode, path, 'key file');
       if (st.size > MAX_KEY_FILE) throw new SmrError('KEY_INVALID', `key file ${path} has ${st.size} bytes: ${FORMATS}`);
       raw = await fh.readFile();
     } finally {

@@ -51,7 +51,7 @@ export async function writeSettings(values: Record<string, unknown>): Promise<Wr
   if (c !== 'zstd' && c !== 'gzip' && c !== 'none') throw new UsageError(`--compression: '${c}' is not one of zstd, gzip, none`);
   const encrypt = Boolean(values.encrypt);
   const keyFile = values['key-file'] as string | undefined;
-  if (encrypt && !keyFile) throw new UsageError('--encrypt needs --key-file FILE for the recipe (make one with: head -c 32 /dev/urandom > FILE)');
+  if (encrypt && !keyFile) throw new UsageError('--encrypt needs --key-file FILE for the recipe (make one with: (umask 077; head -c 32 /dev/urandom > FILE))');
   if (values.salt !== undefined && !encrypt) throw new UsageError('--salt only applies with --encrypt');
   return {
     chunkSize,

@@ -14,6 +14,7 @@ import { openStore } from '../store/index.js';
 import { SmrError } from '../util/errors.js';
 import { parse, parseSize, UsageError, type Command } from './args.js';
 import { keyOption, requireStore, storeOption } from './chunk-options.js';
+import { securityOptions, securitySettings } from './serve-security.js';
 
 interface ExportSpec {
   name: string;
@@ -84,6 +85,7 @@ ${storeOption.help}
       --prefetch-concurrency N  parallel prefetch fetches (default 4)
       --stats-out FILE     write counters (JSON) there at exit
 ${keyOption.help}
+${securityOptions.help}
   -q, --quiet              log errors only
   -h, --help               this help`,
 
@@ -105,6 +107,7 @@ ${keyOption.help}
       quiet: { type: 'boolean', short: 'q' },
       ...storeOption.spec,
       ...keyOption.spec,
+      ...securityOptions.spec,
     });
     const quiet = Boolean(values.quiet);
     const log = (level: 'info' | 'warn' | 'error', msg: string) => {
@@ -155,7 +158,23 @@ ${keyOption.help}
       }
     }
 
-    const server = new NbdServer({ exports, log });
+    // --- who may connect and what they may use (serve-security.ts) ---
+    const security = await securitySettings(values, exports.map((e) => e.name));
+    let server: NbdServer;
+    try {
+      server = new NbdServer({
+        exports,
+        log,
+        tls: security.tls,
+        access: security.access,
+        maxConnections: security.maxConnections,
+        maxConnectionsPerAddress: security.maxConnectionsPerAddress,
+        limits: security.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: security.handshakeTimeoutMs } : undefined,
+      });
+    } catch (e) {
+      throw new SmrError('TLS_INVALID', `cannot use the TLS certificate or key: ${(e as { reason?: string }).reason ?? (e as Error).message}`);
+    }
+    // --- end of the security block ---
     const where: string[] = [];
     try {
       if (listen) {

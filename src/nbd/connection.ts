@@ -4,12 +4,16 @@
 // client that sends faster than we answer (or does not read its replies)
 // cannot make us buffer without bound. Closing never loses queued replies:
 // our side is ended first and the rest of the input drained for a while.
+// The transport is replaceable: after NBD_OPT_STARTTLS the connection moves
+// onto a TLS socket over the raw one and starts option haggling afresh.
 import type { Socket } from 'node:net';
+import type { AccessRules } from './access.js';
 import { ByteQueue } from './byte-queue.js';
 import { CMD_DISC, CMD_READ, CMD_WRITE, MAX_OPTION_DATA, OPTION_HEADER_SIZE, OPTS_MAGIC, REQUEST_HEADER_SIZE } from './constants.js';
 import type { ExportList } from './export-info.js';
-import { Negotiation, type OptionOutcome } from './handshake.js';
+import { Negotiation, type OptionOutcome, type Policy } from './handshake.js';
 import { greeting } from './option-reply.js';
+import type { TlsUpgrade } from './tls.js';
 import { decodeRequest, Transmission, type Request } from './transmission.js';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', msg: string) => void;
@@ -33,6 +37,9 @@ export interface ConnectionContext {
   log: LogFn;
   shuttingDown(): boolean;
   stats: { requests: number; bytesRead: number; errors: number };
+  /** Present when clients may (or must) start TLS. */
+  tls?: TlsUpgrade;
+  access?: AccessRules;
 }
 
 type State =
@@ -43,6 +50,8 @@ type State =
   | { at: 'request' }
   | { at: 'payload'; req: Request; buf: Buffer; filled: number }
   | { at: 'skip'; left: number }
+  /** STARTTLS was acknowledged; nothing is parsed until the TLS handshake ends. */
+  | { at: 'tls' }
   /** No more input is parsed: after DISC, a protocol error, or during shutdown. */
   | { at: 'closing' };
 
@@ -51,7 +60,12 @@ export class Connection {
   readonly closed: Promise<void>;
   private state: State = { at: 'flags' };
   private readonly input = new ByteQueue();
-  private readonly negotiation: Negotiation;
+  private negotiation: Negotiation;
+  /** The socket replies go to and requests come from: the raw one, then TLS over it. */
+  private socket: Socket;
+  private detach: () => void = () => {};
+  /** The connection id, and the client's identity once TLS has given one (for the log). */
+  private who: string;
   private tx: Transmission | undefined;
   private inflight = 0;
   private inflightBytes = 0;
@@ -62,24 +76,52 @@ export class Connection {
   private isClosed = false;
   private timer: NodeJS.Timeout | undefined;
 
+  private onClosed: () => void = () => {};
+
   constructor(
-    private readonly socket: Socket,
+    private readonly raw: Socket,
     private readonly ctx: ConnectionContext,
     readonly id: string,
   ) {
-    this.negotiation = new Negotiation(ctx.exports);
-    this.closed = new Promise((resolve) => socket.once('close', () => {
-      this.onClose();
-      resolve();
-    }));
-    socket.setNoDelay(true);
+    this.socket = raw;
+    this.who = id;
+    this.negotiation = new Negotiation(ctx.exports, this.policy(false));
+    this.closed = new Promise((resolve) => {
+      this.onClosed = () => {
+        if (this.isClosed) return;
+        this.onClose();
+        resolve();
+      };
+    });
+    raw.once('close', this.onClosed);
+    raw.setNoDelay(true);
     // A peer that vanished without a FIN (a crashed VM) is noticed eventually.
-    socket.setKeepAlive(true, 60_000);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.unblock());
-    socket.on('error', (e) => ctx.log('info', `${id}: ${e.message}`));
+    raw.setKeepAlive(true, 60_000);
+    this.attach(raw);
+    // The deadline covers the whole handshake, TLS included: a client that
+    // says nothing, or trickles bytes, is dropped when it passes.
     this.timer = setTimeout(() => this.abandon('handshake timed out'), ctx.limits.handshakeTimeoutMs).unref();
-    socket.write(greeting());
+    raw.write(greeting());
+  }
+
+  private policy(secure: boolean, identity?: string): Policy {
+    return { tls: this.ctx.tls?.mode ?? 'off', secure, identity, access: this.ctx.access };
+  }
+
+  /** Makes `s` the socket we read and write. */
+  private attach(s: Socket): void {
+    const onData = (chunk: Buffer) => this.onData(chunk);
+    const onDrain = () => this.unblock();
+    const onError = (e: Error) => this.ctx.log('info', `${this.who}: ${e.message}`);
+    s.on('data', onData);
+    s.on('drain', onDrain);
+    s.on('error', onError);
+    this.socket = s;
+    this.detach = () => {
+      s.off('data', onData);
+      s.off('drain', onDrain);
+      s.off('error', onError);
+    };
   }
 
   get inTransmission(): boolean {
@@ -102,6 +144,7 @@ export class Connection {
   /** Closes at once, dropping whatever is pending. */
   destroy(): void {
     this.socket.destroy();
+    this.raw.destroy();
   }
 
   private onData(chunk: Buffer): void {
@@ -123,6 +166,8 @@ export class Connection {
         }
         case 'option': {
           if (this.input.length < OPTION_HEADER_SIZE) return;
+          // A client that floods options and reads no replies stops being read.
+          if (this.socket.writableLength >= this.ctx.limits.maxQueuedBytes) return this.block();
           const h = this.input.take(OPTION_HEADER_SIZE);
           if (h.readUInt32BE(0) !== OPTS_MAGIC[0] || h.readUInt32BE(4) !== OPTS_MAGIC[1]) return this.protocolError('bad option magic');
           const option = h.readUInt32BE(8);
@@ -162,6 +207,7 @@ export class Connection {
           this.state = { at: 'request' };
           break;
         }
+        case 'tls':
         case 'closing':
           return;
       }
@@ -169,14 +215,21 @@ export class Connection {
   }
 
   private afterOption(outcome: OptionOutcome): void {
-    if (outcome.fault) this.ctx.log('error', `${this.id}: ${outcome.fault}`);
+    if (outcome.fault) this.ctx.log('error', `${this.who}: ${outcome.fault}`);
+    if (outcome.notice) this.ctx.log('warn', `${this.who}: ${outcome.notice}`);
     for (const r of outcome.replies) this.socket.write(r);
     switch (outcome.next) {
       case 'options':
         this.state = { at: 'option' };
         return;
+      case 'starttls':
+        // The client must wait for our ACK before its TLS hello: bytes
+        // already here are a protocol violation, not TLS.
+        if (this.input.length > 0) return this.protocolError('data sent after NBD_OPT_STARTTLS before its reply');
+        this.startTls();
+        return;
       case 'close':
-        this.ctx.log('info', `${this.id}: ${outcome.reason}`);
+        this.ctx.log('info', `${this.who}: ${outcome.reason}`);
         this.state = { at: 'closing' };
         this.end();
         return;
@@ -193,10 +246,40 @@ export class Connection {
             read: (n) => (this.ctx.stats.bytesRead += n),
           },
         );
-        this.ctx.log('info', `${this.id}: serving ${outcome.session.export.name}`);
+        this.ctx.log('info', `${this.who}: serving ${outcome.session.export.name}`);
         // A shutdown that began during the handshake applies now.
         if (this.ctx.shuttingDown()) this.shutdown();
     }
+  }
+
+  /**
+   * Moves onto TLS over the raw socket. What was negotiated in plaintext
+   * (structured replies, meta contexts) is forgotten, as the spec asks and
+   * nbdkit does: a fresh Negotiation; only the client flags carry over.
+   */
+  private startTls(): void {
+    this.state = { at: 'tls' };
+    this.detach();
+    this.ctx.tls!.start(this.raw).then(
+      ({ socket, identity }) => {
+        if (this.isClosed || this.state.at !== 'tls') return void socket.destroy();
+        socket.once('close', this.onClosed);
+        this.attach(socket);
+        const noZeroes = this.negotiation.noZeroes;
+        this.negotiation = new Negotiation(this.ctx.exports, this.policy(true, identity));
+        this.negotiation.noZeroes = noZeroes;
+        if (identity !== undefined) this.who = `${this.id} (${identity})`;
+        this.ctx.log('info', `${this.who}: ${socket.getProtocol() ?? 'TLS'} started (${socket.getCipher().name})`);
+        this.state = { at: 'option' };
+        this.pump();
+      },
+      (e: Error) => {
+        if (this.isClosed) return;
+        this.ctx.stats.errors++;
+        // OpenSSL's messages carry its source paths; its reason reads better.
+        this.abandon(`TLS handshake failed: ${(e as { reason?: string }).reason ?? e.message}`);
+      },
+    );
   }
 
   private request(req: Request): void {
@@ -277,19 +360,20 @@ export class Connection {
     clearTimeout(this.timer);
     this.socket.end();
     this.socket.resume();
-    this.timer = setTimeout(() => this.socket.destroy(), this.ctx.limits.lingerMs).unref();
+    this.timer = setTimeout(() => this.destroy(), this.ctx.limits.lingerMs).unref();
   }
 
   private protocolError(reason: string): void {
     this.ctx.stats.errors++;
-    this.ctx.log('warn', `${this.id}: ${reason}; closing`);
+    this.ctx.log('warn', `${this.who}: ${reason}; closing`);
     this.state = { at: 'closing' };
     this.end();
   }
 
   private abandon(reason: string): void {
-    this.ctx.log('warn', `${this.id}: ${reason}; closing`);
+    this.ctx.log('warn', `${this.who}: ${reason}; closing`);
     this.socket.destroy();
+    this.raw.destroy();
   }
 
   private onClose(): void {

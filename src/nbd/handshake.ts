@@ -14,16 +14,20 @@ import {
   OPT_LIST,
   OPT_LIST_META_CONTEXT,
   OPT_SET_META_CONTEXT,
+  OPT_STARTTLS,
   OPT_STRUCTURED_REPLY,
   REP_ACK,
   REP_ERR_INVALID,
   REP_ERR_POLICY,
   REP_ERR_SHUTDOWN,
+  REP_ERR_TLS_REQD,
   REP_ERR_TOO_BIG,
   REP_ERR_UNKNOWN,
   REP_ERR_UNSUP,
 } from './constants.js';
+import { mayUse, type AccessRules } from './access.js';
 import type { BlockExport } from './export.js';
+import type { TlsMode } from './tls.js';
 import { findExport, listExports, preferredBlockSize, transmissionFlags, type ExportList } from './export-info.js';
 import {
   infoBlockSize,
@@ -49,13 +53,27 @@ export interface Session {
   flags: number;
 }
 
+/** What the connection knows about its security when options are haggled. */
+export interface Policy {
+  tls: TlsMode;
+  /** TLS has been started on this connection. */
+  secure: boolean;
+  /** The client's PSK identity or certificate CN, once known. */
+  identity?: string;
+  access?: AccessRules;
+}
+
 export type OptionOutcome = (
   | { next: 'options'; replies: Buffer[] }
+  /** Send the ACK, then the TLS handshake, then options again with a fresh Negotiation. */
+  | { next: 'starttls'; replies: Buffer[] }
   | { next: 'close'; replies: Buffer[]; reason: string }
   | { next: 'transmission'; replies: Buffer[]; session: Session }
 ) & {
   /** A fault of ours (the export list threw, an export is invalid), for the log. */
   fault?: string;
+  /** Something to log as a warning (an access refused). */
+  notice?: string;
 };
 
 const KNOWN_CLIENT_FLAGS = FLAG_C_FIXED_NEWSTYLE | FLAG_C_NO_ZEROES;
@@ -66,7 +84,10 @@ export class Negotiation {
   /** Canonical name of the export base:allocation was selected for, if any. */
   private metaExport: string | undefined;
 
-  constructor(private readonly exports: ExportList) {}
+  constructor(
+    private readonly exports: ExportList,
+    private readonly policy: Policy = { tls: 'off', secure: false },
+  ) {}
 
   /** False means unknown flags: the spec says drop the connection. */
   clientFlags(flags: number): boolean {
@@ -96,7 +117,17 @@ export class Negotiation {
       if (option === OPT_EXPORT_NAME) return close([], 'shutting down');
       return options(optionError(option, REP_ERR_SHUTDOWN, 'server is shutting down'));
     }
+    // FORCEDTLS: nothing but STARTTLS and ABORT before TLS, and no export list.
+    if (this.policy.tls === 'require' && !this.policy.secure && option !== OPT_STARTTLS && option !== OPT_ABORT) {
+      if (option === OPT_EXPORT_NAME) return close([], 'NBD_OPT_EXPORT_NAME without TLS');
+      return options(optionError(option, REP_ERR_TLS_REQD, 'TLS is required: start TLS first'));
+    }
     switch (option) {
+      case OPT_STARTTLS:
+        if (this.policy.tls === 'off') return options(optionError(option, REP_ERR_UNSUP, 'TLS is not configured on this server'));
+        if (data.length !== 0) return invalid(option, 'NBD_OPT_STARTTLS takes no data');
+        if (this.policy.secure) return invalid(option, 'TLS has already been started');
+        return { next: 'starttls', replies: [optionReply(option, REP_ACK)] };
       case OPT_EXPORT_NAME:
         return this.exportName(data);
       case OPT_ABORT:
@@ -105,7 +136,9 @@ export class Negotiation {
       case OPT_LIST:
         if (data.length !== 0) return invalid(option, 'NBD_OPT_LIST takes no data');
         return options(
-          ...listExports(this.exports).map((e) => serverReply(option, e.name, e.description)),
+          ...listExports(this.exports)
+            .filter((e) => mayUse(this.policy.access, e.name, this.policy.identity))
+            .map((e) => serverReply(option, e.name, e.description)),
           optionReply(option, REP_ACK),
         );
       case OPT_STRUCTURED_REPLY:
@@ -119,7 +152,7 @@ export class Negotiation {
       case OPT_SET_META_CONTEXT:
         return this.metaContext(option, data);
       default:
-        // STARTTLS, EXTENDED_HEADERS and anything newer.
+        // EXTENDED_HEADERS and anything newer.
         return options(optionError(option, REP_ERR_UNSUP, `option ${option} is not supported`));
     }
   }
@@ -128,6 +161,7 @@ export class Negotiation {
     const exp = data.length <= MAX_STRING ? findExport(this.exports, data.toString('utf8')) : undefined;
     // No way to report an error here: the spec says hang up.
     if (!exp) return close([], `unknown export ${JSON.stringify(data.toString('utf8', 0, 256))}`);
+    if (!this.allowed(exp)) return { ...close([], this.refusal(exp)), notice: this.refusal(exp) };
     const session = this.session(exp);
     return { next: 'transmission', replies: [sizeAndFlags(exp.size, session.flags, this.noZeroes ? 0 : 124)], session };
   }
@@ -142,6 +176,7 @@ export class Negotiation {
     const name = data.toString('utf8', 4, 4 + nameLen);
     const exp = findExport(this.exports, name);
     if (!exp) return options(optionError(option, REP_ERR_UNKNOWN, `no export named ${JSON.stringify(name)}`));
+    if (!this.allowed(exp)) return this.refused(option, exp);
     const session = this.session(exp);
     // All information is sent whether asked for or not; clients ignore what they do not know.
     const replies = [infoExport(option, exp.size, session.flags), infoName(option, exp.name)];
@@ -161,6 +196,7 @@ export class Negotiation {
     if (typeof parsed === 'string') return invalid(option, parsed);
     const exp = findExport(this.exports, parsed.name);
     if (!exp) return options(optionError(option, REP_ERR_UNKNOWN, `no export named ${JSON.stringify(parsed.name)}`));
+    if (!this.allowed(exp)) return this.refused(option, exp);
     for (const q of parsed.queries) if (!q.includes(':')) return invalid(option, `query ${JSON.stringify(q)} has no namespace`);
     // Listing with no query, or with the base: wildcard, shows base:allocation;
     // other namespaces are not ours and are ignored.
@@ -172,6 +208,20 @@ export class Negotiation {
     if (match && set) this.metaExport = exp.name;
     replies.push(optionReply(option, REP_ACK));
     return options(...replies);
+  }
+
+  private allowed(exp: BlockExport): boolean {
+    return mayUse(this.policy.access, exp.name, this.policy.identity);
+  }
+
+  private refusal(exp: BlockExport): string {
+    const who = this.policy.identity === undefined ? 'a client without identity' : `identity ${JSON.stringify(this.policy.identity)}`;
+    return `export ${JSON.stringify(exp.name)} refused to ${who}`;
+  }
+
+  /** NBD_REP_ERR_POLICY to the client; who asked goes to the log. */
+  private refused(option: number, exp: BlockExport): OptionOutcome {
+    return { ...options(optionError(option, REP_ERR_POLICY, 'access to this export is not allowed')), notice: this.refusal(exp) };
   }
 
   private session(exp: BlockExport): Session {

@@ -4,15 +4,23 @@
 // nothing when a new server takes over the address.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { lstat, unlink } from 'node:fs/promises';
+import type { AccessRules } from './access.js';
 import { Connection, type ConnectionLimits, type LogFn } from './connection.js';
 import type { BlockExport } from './export.js';
+import { TlsUpgrade, type TlsOptions } from './tls.js';
 
 export interface NbdServerOptions {
   exports: BlockExport[] | (() => BlockExport[]);
   log?: LogFn;
   /** Connections beyond this are refused (closed at once). Default: unlimited. */
   maxConnections?: number;
+  /** The same bound per client address (all Unix socket clients count as one). Default: unlimited. */
+  maxConnectionsPerAddress?: number;
   limits?: Partial<ConnectionLimits>;
+  /** STARTTLS: absent (or mode off) means TLS is not offered. */
+  tls?: TlsOptions | { mode: 'off' };
+  /** Per-export allowed identities (see access.ts). */
+  access?: AccessRules;
 }
 
 export type ListenOptions = { host?: string; port?: number } | { socket: string };
@@ -34,7 +42,7 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
   maxInflight: 128,
   maxInflightBytes: 64 << 20,
   maxQueuedBytes: 16 << 20,
-  handshakeTimeoutMs: 30_000,
+  handshakeTimeoutMs: 10_000,
   lingerMs: 2_000,
 };
 
@@ -51,11 +59,16 @@ export class NbdServer {
   private readonly connections = new Set<Connection>();
   private readonly log: LogFn;
   private readonly limits: ConnectionLimits;
+  private readonly tls: TlsUpgrade | undefined;
+  /** Open connections per client address. */
+  private readonly perAddress = new Map<string, number>();
   private stopping = false;
 
+  /** Throws when the TLS options are unusable (a bad certificate or key, a missing CA). */
   constructor(private readonly opts: NbdServerOptions) {
     this.log = opts.log ?? defaultLog;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.tls = opts.tls && opts.tls.mode !== 'off' ? new TlsUpgrade(opts.tls) : undefined;
   }
 
   /** Listens on TCP (loopback unless host says otherwise; port 0 picks one) or on a Unix socket. */
@@ -102,12 +115,14 @@ export class NbdServer {
   }
 
   private accept(socket: Socket): void {
-    const max = this.opts.maxConnections ?? Infinity;
-    if (this.stopping || this.connections.size >= max) {
-      this.log('warn', `refusing a connection: ${this.stopping ? 'closing' : `${max} connections open`}`);
+    const refusal = this.refusal(socket);
+    if (refusal) {
+      this.log('warn', `refusing a connection from ${socket.remoteAddress ?? 'a Unix socket'}: ${refusal}`);
       socket.destroy();
       return;
     }
+    const address = socket.remoteAddress ?? 'unix';
+    this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.stats.accepted++;
     const id = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : `unix#${this.stats.accepted}`;
     const conn = new Connection(
@@ -118,6 +133,8 @@ export class NbdServer {
         log: this.log,
         shuttingDown: () => this.stopping,
         stats: this.stats,
+        tls: this.tls,
+        access: this.opts.access,
       },
       id,
     );
@@ -126,7 +143,19 @@ export class NbdServer {
     void conn.closed.then(() => {
       this.connections.delete(conn);
       this.stats.connections--;
+      const n = this.perAddress.get(address)! - 1;
+      if (n === 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, n);
     });
+  }
+
+  private refusal(socket: Socket): string | undefined {
+    if (this.stopping) return 'closing';
+    const max = this.opts.maxConnections ?? Infinity;
+    if (this.connections.size >= max) return `${max} connections open`;
+    const perAddress = this.opts.maxConnectionsPerAddress ?? Infinity;
+    if ((this.perAddress.get(socket.remoteAddress ?? 'unix') ?? 0) >= perAddress) return `${perAddress} connections open from this address`;
+    return undefined;
   }
 }
 

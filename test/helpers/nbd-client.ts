@@ -19,7 +19,9 @@ export const C = {
   REP_INFO: 3,
   REP_META_CONTEXT: 4,
   REP_ERR_UNSUP: 0x80000001,
+  REP_ERR_POLICY: 0x80000002,
   REP_ERR_INVALID: 0x80000003,
+  REP_ERR_TLS_REQD: 0x80000005,
   REP_ERR_UNKNOWN: 0x80000006,
   REP_ERR_SHUTDOWN: 0x80000007,
   REP_ERR_TOO_BIG: 0x80000009,
@@ -79,6 +81,11 @@ export class RawClient {
     socket.on('end', end);
     socket.on('close', end);
     socket.on('error', end);
+  }
+
+  /** A client on a socket already connected (a TLS socket after STARTTLS). */
+  static over(socket: Socket): RawClient {
+    return new RawClient(socket);
   }
 
   static connect(t: Target): Promise<RawClient> {

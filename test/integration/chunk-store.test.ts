@@ -105,7 +105,7 @@ describe('convergent encryption', { skip }, () => {
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'smr-enc-'));
     key = join(work, 'tenant.key');
-    await writeFile(key, createHash('sha256').update('tenant a').digest('hex'));
+    await writeFile(key, createHash('sha256').update('tenant a').digest('hex'), { mode: 0o600 });
   });
   after(async () => rm(work, { recursive: true, force: true }));
 
@@ -128,7 +128,7 @@ describe('convergent encryption', { skip }, () => {
     await ok(['verify', join(work, 'a.recipe'), '--store', s, '--key-file', key, '-q']);
 
     const wrong = join(work, 'wrong.key');
-    await writeFile(wrong, Buffer.alloc(32, 7));
+    await writeFile(wrong, Buffer.alloc(32, 7), { mode: 0o600 });
     const w = await smr(['verify', join(work, 'a.recipe'), '--store', s, '--key-file', wrong]);
     assert.equal(w.code, 1);
     assert.match(w.stderr, /another key/);

@@ -47,21 +47,26 @@ test('write then read, plain and encrypted; overwrites are whole', async (t) => 
 
   const key = Buffer.alloc(32, 0x42);
   const keyFile = join(dir, 'tenant.key');
-  await writeFile(keyFile, `${key.toString('hex')}\n`);
+  await writeFile(keyFile, `${key.toString('hex')}\n`, { mode: 0o600 });
   const sealedPath = join(dir, 'sealed.recipe.json');
   await writeRecipeFile(sealedPath, recipe(true), { key });
   assert.deepEqual(await readRecipeFile(sealedPath, { keyFile }), recipe(true));
   await rejects(readRecipeFile(sealedPath), 'RECIPE_KEY_REQUIRED', /sealed\.recipe\.json: this recipe is encrypted: give --key-file/);
   const otherKey = join(dir, 'other.key');
-  await writeFile(otherKey, Buffer.alloc(32, 0xc3));
+  await writeFile(otherKey, Buffer.alloc(32, 0xc3), { mode: 0o600 });
   await rejects(readRecipeFile(sealedPath, { keyFile: otherKey }), 'RECIPE_WRONG_KEY');
   await rejects(readRecipeFile(sealedPath, { keyFile: join(dir, 'missing.key') }), 'KEY_NOT_FOUND');
+  // Readable by others: refused as ssh refuses such keys, without a word of the key.
+  const looseKey = join(dir, 'loose.key');
+  await writeFile(looseKey, `${key.toString('hex')}\n`);
+  await chmod(looseKey, 0o640);
+  await rejects(readRecipeFile(sealedPath, { keyFile: looseKey }), 'KEY_PERMISSIONS', /loose\.key is accessible by others \(mode 640\); run: chmod 600/);
   // A plain recipe never needs the key file.
   assert.deepEqual(await readRecipeFile(plainPath, { keyFile: join(dir, 'missing.key') }), recipe(false, 1));
 
   // The chunk keys never go to disk in the clear.
   await rejects(writeRecipeFile(join(dir, 'leak.json'), recipe(true)), 'RECIPE_KEY_REQUIRED');
-  assert.deepEqual((await readdir(dir)).sort(), ['other.key', 'plain.recipe.json', 'sealed.recipe.json', 'tenant.key']);
+  assert.deepEqual((await readdir(dir)).sort(), ['loose.key', 'other.key', 'plain.recipe.json', 'sealed.recipe.json', 'tenant.key']);
 });
 
 test('reading: missing, a directory, not a recipe', async (t) => {
