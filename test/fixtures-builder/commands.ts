@@ -6,20 +6,34 @@ import { appendFileSync, readFileSync } from 'node:fs';
 
 let logFile: string | undefined;
 let verbose = false;
+let interrupted: string | undefined;
+
+/**
+ * SIGINT/SIGTERM stop the build at the next command, through the normal
+ * error path, so chroot mounts are undone and the work tree removed.
+ */
+export function stopOnSignals(): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void (interrupted = sig));
+}
 
 export function setLog(path: string, showOutput: boolean): void {
   logFile = path;
   verbose = showOutput;
 }
 
+const started = Date.now();
+
 export function note(message: string): void {
-  process.stderr.write(`==> ${message}\n`);
-  if (logFile) appendFileSync(logFile, `==> ${message}\n`);
+  const line = `==> [${String(Math.round((Date.now() - started) / 1000)).padStart(4)}s] ${message}\n`;
+  process.stderr.write(line);
+  if (logFile) appendFileSync(logFile, line);
 }
 
 /** Runs cmd; returns its stdout. Throws when it exits non-zero. */
 export function sh(cmd: string, args: string[], opts: SpawnSyncOptions & { capture?: boolean } = {}): string {
+  if (interrupted) throw new Error(`stopped by ${interrupted}`);
   const r = spawnSync(cmd, args, { maxBuffer: 512 << 20, encoding: 'latin1', ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (interrupted) throw new Error(`stopped by ${interrupted}`);
   const out = String(r.stdout ?? '');
   const err = String(r.stderr ?? '');
   if (logFile && (!opts.capture || r.status !== 0)) appendFileSync(logFile, `$ ${cmd} ${args.join(' ')}\n${opts.capture ? '' : out}${err}`);

@@ -178,7 +178,8 @@ export function normaliseRootfs(root: string, epoch: number): void {
   chmodSync(root, 0o755);
 }
 
-function unmountUnder(root: string): void {
+/** Unmounts whatever a chroot or debootstrap left mounted below root, deepest first. */
+export function unmountUnder(root: string): void {
   const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '')
     .map((m) => m.replace(/\\040/g, ' ')).filter((m) => m.startsWith(`${root}/`)).sort().reverse();
   for (const m of mounts) if (!trySh('umount', [m]).ok) trySh('umount', ['-l', m]);

@@ -4,7 +4,8 @@
 // OUT/expected/<image>.tsv (the root filesystem each image must unpack to).
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { note, setLog, sh, trySh } from './commands.js';
+import { note, setLog, sh, stopOnSignals, trySh } from './commands.js';
+import { unmountUnder } from './debian.js';
 import { diffTrees } from './layer-diff.js';
 import { writeLayer, type LayerRecord } from './layer-tar.js';
 import { MEDIA, openStore, putJson, writeLayout, type BlobStore, type Descriptor } from './oci-blobs.js';
@@ -134,7 +135,7 @@ function packagesOf(b: Built): string[] {
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) fail('run as root (dpkg-deb ownership, mknod, chroot, mounts)');
-  const started = Date.now();
+  stopOnSignals();
   mkdirSync(o.cache, { recursive: true });
   mkdirSync(join(o.cache, 'work'), { recursive: true });
   const work = mkdtempSync(join(o.cache, 'work', 'run-'));
@@ -171,8 +172,9 @@ async function main(): Promise<void> {
     const json = join(o.out, 'fixtures.json');
     writeFileSync(`${json}.tmp`, JSON.stringify({ source_date_epoch: o.epoch, images: entries }, null, 1) + '\n');
     renameSync(`${json}.tmp`, json);
-    note(`done in ${((Date.now() - started) / 1000).toFixed(0)} s: ${o.out}`);
+    note(`done: ${o.out}`);
   } finally {
+    unmountUnder(work);
     rmSync(work, { recursive: true, force: true });
   }
 }
