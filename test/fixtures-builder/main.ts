@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync }
 import { join, resolve } from 'node:path';
 import { note, setLog, sh, stopOnSignals, trySh } from './commands.js';
 import { unmountUnder } from './debian.js';
+import { lockCache } from './cache-lock.js';
 import { diffTrees } from './layer-diff.js';
 import { writeLayer, type LayerRecord } from './layer-tar.js';
 import { MEDIA, openStore, putJson, writeLayout, type BlobStore, type Descriptor } from './oci-blobs.js';
@@ -137,13 +138,14 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) fail('run as root (dpkg-deb ownership, mknod, chroot, mounts)');
   stopOnSignals();
   mkdirSync(o.cache, { recursive: true });
+  const unlock = await lockCache(o.cache);
   mkdirSync(join(o.cache, 'work'), { recursive: true });
   const work = mkdtempSync(join(o.cache, 'work', 'run-'));
-  setLog(join(work, 'build.log'), o.verbose);
-  const store = openStore(work);
-  const built = new Map<string, Built>();
-  const { images, indexes } = selection(o.wanted);
   try {
+    setLog(join(work, 'build.log'), o.verbose);
+    const store = openStore(work);
+    const built = new Map<string, Built>();
+    const { images, indexes } = selection(o.wanted);
     mkdirSync(join(o.out, 'expected'), { recursive: true });
     const entries: unknown[] = [];
     for (const recipe of images) {
@@ -176,6 +178,7 @@ async function main(): Promise<void> {
   } finally {
     unmountUnder(work);
     rmSync(work, { recursive: true, force: true });
+    unlock();
   }
 }
 
