@@ -2,7 +2,7 @@
 // bookworm packages, deterministically (same cache + same epoch = same
 // bytes). Output: OUT/<image>/ (OCI layouts, tag latest), OUT/fixtures.json,
 // OUT/expected/<image>.tsv (the root filesystem each image must unpack to).
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { note, setLog, sh, stopOnSignals, trySh } from './commands.js';
 import { unmountUnder } from './debian.js';
