@@ -2,7 +2,7 @@
 // bookworm packages, deterministically (same cache + same epoch = same
 // bytes). Output: OUT/<image>/ (OCI layouts, tag latest), OUT/fixtures.json,
 // OUT/expected/<image>.tsv (the root filesystem each image must unpack to).
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { note, setLog, sh, stopOnSignals, trySh } from './commands.js';
 import { unmountUnder } from './debian.js';
@@ -75,6 +75,15 @@ function selection(wanted: string[]): { images: ImageRecipe[]; indexes: string[]
   return { images: RECIPES.filter((r) => names.has(r.name)), indexes: wanted.filter((n) => INDEXES[n]) };
 }
 
+/**
+ * rm's --one-file-system: should a chroot mount outlive its unmount, the
+ * cache behind it (or /proc) is not deleted with the tree. Faster than rmSync.
+ */
+function removeTree(path: string): void {
+  // Not sh(): the build log may be inside the tree.
+  if (!trySh('rm', ['-rf', '--one-file-system', path]).ok) throw new Error(`could not remove ${path}`);
+}
+
 const rfc3339 = (epoch: number) => new Date(epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
 
 interface Built {
@@ -106,7 +115,7 @@ async function buildImage(recipe: ImageRecipe, parent: Built | undefined, o: Opt
     layers.push({ ...record, created_by: layer.createdBy });
     history.push(layer.createdBy);
     // The parent's tree stays for its listing and its other children.
-    if (rootfs && rootfs.startsWith(dir)) rmSync(rootfs, { recursive: true, force: true });
+    if (rootfs && rootfs.startsWith(dir)) removeTree(rootfs);
     rootfs = upper;
   }
   const created = rfc3339(o.epoch);
@@ -177,8 +186,11 @@ async function main(): Promise<void> {
     note(`done: ${o.out}`);
   } finally {
     unmountUnder(work);
-    rmSync(work, { recursive: true, force: true });
-    unlock();
+    try {
+      removeTree(work);
+    } finally {
+      unlock();
+    }
   }
 }
 
