@@ -1,8 +1,8 @@
 // A real registry (Debian's docker-registry, CNCF distribution v2) for one
 // test file: started on a free port with a config we write (so auth can be
-// switched on), stopped by its pid afterwards. Images are pushed with the
-// skopeo, which needs an unauthenticated registry:
-// to test auth, push first, then restart on the same storage with auth on.
+// switched on), stopped by its pid afterwards. Images are pushed with
+// skopeo, which needs an unauthenticated registry: to test auth, push
+// first, then restart on the same storage with auth on.
 import { createHash } from 'node:crypto';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
