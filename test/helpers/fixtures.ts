@@ -1,6 +1,6 @@
-// Where the fixture images built by ../shared/fixtures/build-images live.
-// .ci/run builds them into $SMR_FIXTURES (default below) with a cache outside
-// the clone; tests that need them skip with a clear reason when absent.
+// Where the fixture images built by scripts/fixtures live. scripts/setup
+// builds them into $SMR_FIXTURES (default below) with a cache outside the
+// clone; tests that need them skip with a clear reason when absent.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,7 @@ export function fixturesAvailable(): boolean {
 
 /** Reason string for node:test's `skip` option, or false when fixtures exist. */
 export function skipWithoutFixtures(): string | false {
-  return fixturesAvailable() ? false : `fixtures not built in ${FIXTURES_DIR} (run .ci/run or set SMR_FIXTURES)`;
+  return fixturesAvailable() ? false : `fixtures not built in ${FIXTURES_DIR} (run scripts/setup, or scripts/fixtures DIR and set SMR_FIXTURES)`;
 }
 
 export function fixtureLayout(name: string): string {
