@@ -8,7 +8,7 @@ import { compressBody, decompressInto } from './compress.js';
 import { aes256ctr, chunkKey } from './encrypt.js';
 import type { Compression, Encryption } from './types.js';
 
-export { compressionAvailable, defaultCompression } from './compress.js';
+export { DEFAULT_COMPRESSION } from './compress.js';
 export { chunkKey } from './encrypt.js';
 
 export interface EncodedChunk {
