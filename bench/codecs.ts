@@ -15,7 +15,7 @@ import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import { decodeChunk, DEFAULT_COMPRESSION, encodeChunk } from '../src/chunk/codec.js';
 import { COMPRESSION_LEVEL, MIN_SAVING } from '../src/chunk/compress.js';
 import { gunzipBounded, gzipCompress } from '../src/chunk/compress-gzip.js';
-import { zstdCompress, zstdDecompressInto } from '../src/chunk/compress-zstd.js';
+import { zstdCompress, zstdDecompressChunk } from '../src/chunk/compress-zstd.js';
 import type { Compression, Encryption } from '../src/chunk/types.js';
 import { distinctChunks } from './distinct-chunks.js';
 
@@ -59,11 +59,7 @@ for (const l of quick ? [-1, 1, 3] : [-5, -1, 1, 3, 6, 9, 19]) {
   candidates.push({
     name: `zstd ${l}`,
     enc: (b) => zstdCompress(trimmed(b), l),
-    dec: (b, n) => {
-      const out = Buffer.alloc(n);
-      zstdDecompressInto(Buffer.from(b.buffer, b.byteOffset, b.length), out);
-      return out;
-    },
+    dec: (b, n) => zstdDecompressChunk(Buffer.from(b.buffer, b.byteOffset, b.length), n),
   });
 }
 for (const l of [1, 6]) {
@@ -165,7 +161,7 @@ if (dfltEnc) {
     const raws = graded.map((g) => trimmed(g));
     const saved = raws.reduce((n, r, i) => n + r.length - z[i]!.length, 0) / graded.length;
     const rawT = fastest(() => raws.forEach((r, i) => padded(r, graded[i]!.length))).seconds;
-    const zT = fastest(() => z.forEach((c, i) => zstdDecompressInto(c, Buffer.alloc(graded[i]!.length)))).seconds;
+    const zT = fastest(() => z.forEach((c, i) => zstdDecompressChunk(c, graded[i]!.length))).seconds;
     const per = (s: number) => (s * 1e6) / graded.length;
     const savedShare = saved / (raws.reduce((n, r) => n + r.length, 0) / graded.length);
     console.log(

@@ -1,15 +1,19 @@
 // bench/zstd-node: node:zlib's zstd against the zstd-napi addon, for the two
 // ways the project uses zstd, so the choice of engine rests on a figure:
 //   1. chunks: one-shot, level 1, the distinct non-zero 512 KiB chunks of the
-//      images given (compress, and decompress into a chunk-sized buffer);
+//      images given (compress, and decompress into a chunk-sized buffer),
+//      node:zlib through src/chunk/compress-zstd.ts as shipped;
 //   2. layers: streaming decompression of those chunks as one level-3 stream
-//      fed in 1 MiB pieces (what a registry layer looks like to the reader).
+//      fed in 1 MiB pieces (what a registry layer looks like to the reader),
+//      node:zlib through src/tar/zstd.ts as shipped.
 // Prints MB/s (of plaintext) for each engine and node/addon as a ratio.
 // zstd-napi is not a dependency: install it aside and point NODE_PATH there:
 //   npm install --prefix /tmp/zn zstd-napi
 //   NODE_PATH=/tmp/zn/node_modules node dist/bench/zstd-node.js IMAGE...
 import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
+import { zstdCompress, zstdDecompressChunk } from '../src/chunk/compress-zstd.js';
+import { zstdDecompressChunks } from '../src/tar/zstd.js';
 import { distinctChunks } from './distinct-chunks.js';
 
 const CHUNK = 512 * 1024;
@@ -76,22 +80,15 @@ console.log('');
 console.log(`${'MB/s of plaintext'.padEnd(34)} ${'compress'.padStart(9)} ${'decomp'.padStart(9)}`);
 
 // --- 1. chunks ---------------------------------------------------------------
-// An output buffer of ZSTD_compressBound lets libzstd compress in one pass,
-// which gives the same bytes as the addon's ZSTD_compressCCtx. Decompression
-// gets one byte more than the chunk, so that a full chunk does not make zlib
-// allocate a second output buffer only to find the frame has ended.
-const bound = (n: number) => n + (n >> 8) + (n < 128 << 10 ? ((128 << 10) - n) >> 11 : 0);
-const params = { [zlib.constants.ZSTD_c_compressionLevel]: LEVEL };
-const nodeOut = chunks.map((c) => zlib.zstdCompressSync(c, { params, chunkSize: bound(c.length) }));
+// node:zlib as the project ships it (src/chunk/compress-zstd.ts); the addon
+// as the project used it before: one reused context, into a zeroed chunk.
+const nodeOut = chunks.map((c) => zstdCompress(c, LEVEL));
 const cases: Record<string, () => void> = {
   'node comp': () => {
-    for (const c of chunks) zlib.zstdCompressSync(c, { params, chunkSize: bound(c.length) });
+    for (const c of chunks) zstdCompress(c, LEVEL);
   },
   'node dec': () => {
-    for (let i = 0; i < chunks.length; i++) {
-      const n = chunks[i]!.length;
-      zlib.zstdDecompressSync(nodeOut[i]!, { maxOutputLength: n, chunkSize: n + 1 }).copy(Buffer.alloc(CHUNK));
-    }
+    for (const b of nodeOut) zstdDecompressChunk(b, CHUNK);
   },
 };
 let same: boolean | undefined;
@@ -126,16 +123,14 @@ const pieces: Buffer[] = [];
 for (let i = 0; i < stream.length; i += PIECE) pieces.push(stream.subarray(i, i + PIECE));
 console.log('');
 console.log(`stream: level ${LAYER_LEVEL}, ${(stream.length / 1e6).toFixed(1)} MB in ${pieces.length} pieces`);
+async function* asyncOf(bufs: Buffer[]): AsyncGenerator<Buffer> {
+  yield* bufs;
+}
 const streams: Record<string, () => void | Promise<void>> = {
+  // As layers are read: src/tar/zstd.ts, frame cutting included.
   node: async () => {
-    const d = zlib.createZstdDecompress({ chunkSize: 128 * 1024 });
     let n = 0;
-    const done = (async () => {
-      for await (const b of d) n += (b as Buffer).length;
-    })();
-    for (const p of pieces) if (!d.write(p)) await new Promise((r) => d.once('drain', r));
-    d.end();
-    await done;
+    for await (const b of zstdDecompressChunks(asyncOf(pieces))) n += b.length;
     if (n !== all.length) throw new Error('node:zlib stream: wrong length');
   },
 };

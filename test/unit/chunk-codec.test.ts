@@ -222,6 +222,18 @@ test('zstd chunks keep the stored bytes, and so the names, that zstd-napi gave t
   }
 });
 
+test('each decoded chunk is its own buffer: decoding more leaves earlier ones as they were', () => {
+  const plains = [compressible(CHUNK, 41), Buffer.concat([compressible(1000, 42), Buffer.alloc(CHUNK - 1000)]), compressible(CHUNK - 7, 43)];
+  for (const compression of compressions) {
+    const stored = plains.map((p) => encodeChunk(p, { compression, encryption: 'none' }));
+    const decoded = stored.map((e) => decodeChunk(e.stored, e, CHUNK));
+    decoded.forEach((d, i) => assert.deepEqual(d, Buffer.concat([plains[i]!, Buffer.alloc(CHUNK - plains[i]!.length)]), `${compression} #${i}`));
+    // A short last chunk too: smaller than zlib's output buffer.
+    const short = encodeChunk(compressible(3000, 44), { compression, encryption: 'none' });
+    assert.deepEqual(decodeChunk(short.stored, short, 3000), compressible(3000, 44));
+  }
+});
+
 // --- peers -----------------------------------------------------------------------
 
 function have(cmd: string): boolean {
