@@ -2,6 +2,7 @@
 // turns user-facing errors into one line on stderr and a non-zero exit.
 import { isSmrError } from '../util/errors.js';
 import { HelpRequested, type Command } from './args.js';
+import { packageVersion } from './version.js';
 
 // Commands load on demand: a command starts without parsing the others.
 interface Entry {
@@ -44,7 +45,7 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   if (name === '--version' || name === '-V') {
-    process.stdout.write('stream-my-root 0.1.0\n');
+    process.stdout.write(`stream-my-root ${packageVersion()}\n`);
     return;
   }
   const entry = commands.find((c) => c.name === name);
