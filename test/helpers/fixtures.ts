@@ -10,9 +10,6 @@ export const FIXTURES_DIR = process.env.SMR_FIXTURES ?? '/var/cache/smr-ci/fixtu
 /** The repository root (this file compiles to dist/test/helpers/). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/** ../shared next to the clone, as in CI. */
-export const SHARED_DIR = process.env.SMR_SHARED ?? resolve(REPO_ROOT, '../shared');
-
 export const IMAGES = ['static', 'base', 'python3', 'debian-slim', 'debian-python'] as const;
 
 export function fixturesAvailable(): boolean {
