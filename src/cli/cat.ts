@@ -6,7 +6,7 @@ import { FileSink } from '../sink/file-sink.js';
 import { openStore } from '../store/index.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
-import { keyOption, requireStore, storeOption } from './chunk-options.js';
+import { keyOption, requireStore, storeSettings, storeOption } from './chunk-options.js';
 import { forEachChunk } from './each-chunk.js';
 
 export const catCommand: Command = {
@@ -28,7 +28,7 @@ ${keyOption.help}
     const { values, positionals } = parse('cat', argv, { output: { type: 'string', short: 'o' }, quiet: { type: 'boolean', short: 'q' }, ...storeOption.spec, ...keyOption.spec });
     if (positionals.length !== 1) throw new UsageError(`expected one RECIPE (see 'smr cat --help')`);
     const recipe = await readRecipeFile(positionals[0]!, { keyFile: values['key-file'] as string | undefined });
-    const store = openStore(requireStore(values, 'cat'));
+    const store = await openStore(requireStore(values, 'cat'), storeSettings(values));
     const view = new RecipeView(recipe, new StoreChunkSource(store));
     const progress = makeProgress(Boolean(values.quiet) || !values.output);
     let done = 0;

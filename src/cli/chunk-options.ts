@@ -4,12 +4,21 @@ import { loadKeyFile, parseSalt } from '../chunk/keys.js';
 import { checkChunkSize } from '../chunk/chunker.js';
 import type { Compression, Encryption } from '../chunk/types.js';
 import { DEFAULT_CHUNK_SIZE } from '../chunk/types.js';
+import type { StoreOptions } from '../store/index.js';
 import { parseSize, UsageError, type Options } from './args.js';
 
 export const storeOption = {
-  spec: { store: { type: 'string', short: 's' } } satisfies Options,
-  help: `  -s, --store STORE      the chunk store: a directory (dir:PATH or PATH)`,
+  spec: { store: { type: 'string', short: 's' }, 's3-endpoint': { type: 'string' }, profile: { type: 'string' } } satisfies Options,
+  help: `  -s, --store STORE      the chunk store: a directory (dir:PATH or PATH),
+                         s3://BUCKET[/PREFIX], or http(s)://BASE (read-only)
+      --s3-endpoint URL  S3-compatible server (default: AWS_ENDPOINT_URL)
+      --profile NAME     AWS profile (default: AWS_PROFILE)`,
 };
+
+/** Store options from the command line (--s3-endpoint, --profile). */
+export function storeSettings(values: Record<string, unknown>): StoreOptions {
+  return { s3Endpoint: values['s3-endpoint'] as string | undefined, profile: values.profile as string | undefined };
+}
 
 export const keyOption = {
   spec: { 'key-file': { type: 'string', short: 'k' } } satisfies Options,

@@ -4,11 +4,11 @@ import { buildImage } from '../build/build-image.js';
 import { Chunker } from '../chunk/chunker.js';
 import { writeRecipeFile } from '../chunk/recipe.js';
 import { ChunkSink } from '../sink/chunk-sink.js';
-import { openStore } from '../store/index.js';
+import { openWritableStore } from '../store/index.js';
 import { formatPlatform } from '../oci/index.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, parseSize, UsageError, type Command } from './args.js';
-import { keyOption, requireStore, storeOption, writeOptions, writeSettings } from './chunk-options.js';
+import { keyOption, requireStore, storeSettings, storeOption, writeOptions, writeSettings } from './chunk-options.js';
 import { SOURCE_HELP, sourceOpenOptions, sourceOptions } from './source-options.js';
 import { printChunkSummary } from './summary.js';
 
@@ -46,7 +46,7 @@ ${sourceOptions.help}
     if (!values.output) throw new UsageError("-o RECIPE is required (see 'smr convert --help')");
     const settings = await writeSettings(values);
     const sizeBytes = values.size !== undefined ? parseSize(values.size as string, '--size') : undefined;
-    const store = openStore(requireStore(values, 'convert'));
+    const store = await openWritableStore(requireStore(values, 'convert'), storeSettings(values));
     const progress = makeProgress(Boolean(values.quiet));
     const image = await openImage(positionals[0]!, { ...sourceOpenOptions(values), progress });
     try {

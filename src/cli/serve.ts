@@ -13,7 +13,7 @@ import { startPrefetch, type PrefetchStats } from '../serve/prefetch.js';
 import { openStore } from '../store/index.js';
 import { SmrError } from '../util/errors.js';
 import { parse, parseSize, UsageError, type Command } from './args.js';
-import { keyOption, requireStore, storeOption } from './chunk-options.js';
+import { keyOption, requireStore, storeSettings, storeOption } from './chunk-options.js';
 
 interface ExportSpec {
   name: string;
@@ -120,7 +120,7 @@ ${keyOption.help}
     const listen = values['no-tcp'] ? null : parseListen((values.listen as string | undefined) ?? '127.0.0.1:10809');
     if (!listen && !values.socket) throw new UsageError('--no-tcp needs --socket PATH');
 
-    const store = openStore(requireStore(values, 'serve'));
+    const store = await openStore(requireStore(values, 'serve'), storeSettings(values));
     const memory = new LruKCache<Buffer>({ maxBytes: parseSize((values['cache-mem'] as string | undefined) ?? '256M', '--cache-mem') });
     const disk = values['cache-dir']
       ? await DiskCache.open(resolve(values['cache-dir'] as string), parseSize((values['cache-dir-size'] as string | undefined) ?? '10G', '--cache-dir-size'))

@@ -7,7 +7,7 @@ import { openStore } from '../store/index.js';
 import { isSmrError, SmrError } from '../util/errors.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
-import { keyOption, requireStore, storeOption } from './chunk-options.js';
+import { keyOption, requireStore, storeSettings, storeOption } from './chunk-options.js';
 
 const CONCURRENCY = 8;
 
@@ -41,7 +41,7 @@ ${keyOption.help}
     const reads = values.reads !== undefined ? Number(values.reads) : values.image ? 1000 : 0;
     if (!Number.isSafeInteger(reads) || reads < 0) throw new UsageError(`--reads: '${values.reads}' is not a count`);
     const recipe = await readRecipeFile(positionals[0]!, { keyFile: values['key-file'] as string | undefined });
-    const store = openStore(requireStore(values, 'verify'));
+    const store = await openStore(requireStore(values, 'verify'), storeSettings(values));
     const view = new RecipeView(recipe, new StoreChunkSource(store));
     const progress = makeProgress(Boolean(values.quiet));
     const problems: string[] = [];
