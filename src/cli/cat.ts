@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { readRecipeFile } from '../chunk/recipe.js';
+import { readRecipe } from '../store/recipe-io.js';
 import { RecipeView } from '../blockdev/recipe-view.js';
 import { StoreChunkSource } from '../blockdev/chunk-source.js';
 import { FileSink } from '../sink/file-sink.js';
@@ -27,7 +27,7 @@ ${keyOption.help}
   async run(argv) {
     const { values, positionals } = parse('cat', argv, { output: { type: 'string', short: 'o' }, quiet: { type: 'boolean', short: 'q' }, ...storeOption.spec, ...keyOption.spec });
     if (positionals.length !== 1) throw new UsageError(`expected one RECIPE (see 'smr cat --help')`);
-    const recipe = await readRecipeFile(positionals[0]!, { keyFile: values['key-file'] as string | undefined });
+    const recipe = await readRecipe(positionals[0]!, { keyFile: values['key-file'] as string | undefined, ...storeSettings(values) });
     const store = await openStore(requireStore(values, 'cat'), storeSettings(values));
     const view = new RecipeView(recipe, new StoreChunkSource(store));
     const progress = makeProgress(Boolean(values.quiet) || !values.output);

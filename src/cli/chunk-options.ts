@@ -7,12 +7,18 @@ import { DEFAULT_CHUNK_SIZE } from '../chunk/types.js';
 import type { StoreOptions } from '../store/index.js';
 import { parseSize, UsageError, type Options } from './args.js';
 
+/** Where remote stores and recipes are (S3 settings beyond the environment). */
+export const remoteOption = {
+  spec: { 's3-endpoint': { type: 'string' }, profile: { type: 'string' } } satisfies Options,
+  help: `      --s3-endpoint URL  S3-compatible server (default: AWS_ENDPOINT_URL)
+      --profile NAME     AWS profile (default: AWS_PROFILE)`,
+};
+
 export const storeOption = {
-  spec: { store: { type: 'string', short: 's' }, 's3-endpoint': { type: 'string' }, profile: { type: 'string' } } satisfies Options,
+  spec: { store: { type: 'string', short: 's' }, ...remoteOption.spec } satisfies Options,
   help: `  -s, --store STORE      the chunk store: a directory (dir:PATH or PATH),
                          s3://BUCKET[/PREFIX], or http(s)://BASE (read-only)
-      --s3-endpoint URL  S3-compatible server (default: AWS_ENDPOINT_URL)
-      --profile NAME     AWS profile (default: AWS_PROFILE)`,
+${remoteOption.help}`,
 };
 
 /** Store options from the command line (--s3-endpoint, --profile). */

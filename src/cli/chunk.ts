@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Chunker } from '../chunk/chunker.js';
 import { chunkFile } from '../chunk/chunk-file.js';
-import { writeRecipeFile } from '../chunk/recipe.js';
+import { writeRecipe } from '../store/recipe-io.js';
 import { openWritableStore } from '../store/index.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
@@ -55,7 +55,7 @@ ${keyOption.help}
     }
     const recipe = await chunker.finish(size, { reference: image });
     await store.flush?.(); // chunks durable before the recipe that names them
-    await writeRecipeFile(resolve(values.output as string), recipe, { key: settings.key });
+    await writeRecipe(values.output as string, recipe, { key: settings.key, ...storeSettings(values) });
     if (!values.quiet) printChunkSummary(values.output as string, recipe, chunker.stats, store.description);
     await store.close?.();
     return 0;

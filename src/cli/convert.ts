@@ -1,8 +1,7 @@
-import { resolve } from 'node:path';
 import { openImage } from '../oci/index.js';
 import { buildImage } from '../build/build-image.js';
 import { Chunker } from '../chunk/chunker.js';
-import { writeRecipeFile } from '../chunk/recipe.js';
+import { writeRecipe } from '../store/recipe-io.js';
 import { ChunkSink } from '../sink/chunk-sink.js';
 import { openWritableStore } from '../store/index.js';
 import { formatPlatform } from '../oci/index.js';
@@ -59,7 +58,7 @@ ${sourceOptions.help}
         platform: formatPlatform(image.platform),
       });
       await store.flush?.(); // chunks durable before the recipe that names them
-      await writeRecipeFile(resolve(values.output as string), recipe, { key: settings.key });
+      await writeRecipe(values.output as string, recipe, { key: settings.key, ...storeSettings(values) });
       if (!values.quiet) printChunkSummary(values.output as string, recipe, chunker.stats, store.description);
     } finally {
       await image.close();

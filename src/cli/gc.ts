@@ -1,4 +1,4 @@
-import { readRecipeFile } from '../chunk/recipe.js';
+import { readRecipe } from '../store/recipe-io.js';
 import { openCollectableStore } from '../store/index.js';
 import { DEFAULT_GRACE_MS, gc } from '../store/gc.js';
 import { formatBytes, makeProgress } from '../util/progress.js';
@@ -48,7 +48,7 @@ ${keyOption.help}
     const graceMs = values.grace !== undefined ? parseDuration(values.grace as string, '--grace') : DEFAULT_GRACE_MS;
     const keyFile = values['key-file'] as string | undefined;
     const keep = new Set<string>();
-    for (const f of keepFiles) for (const c of (await readRecipeFile(f, { keyFile })).chunks) keep.add(c.digest);
+    for (const f of keepFiles) for (const c of (await readRecipe(f, { keyFile, ...storeSettings(values) })).chunks) keep.add(c.digest);
     const store = await openCollectableStore(requireStore(values, 'gc'), storeSettings(values));
     const progress = makeProgress(Boolean(values.quiet));
     const r = await gc(store, keep, { graceMs, dryRun: Boolean(values['dry-run']), onProgress: (done) => progress.update({ phase: 'scanning chunks', done, unit: 'items' }) });

@@ -1,6 +1,6 @@
 import { basename, extname, join, resolve } from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
-import { readRecipeFile } from '../chunk/recipe.js';
+import { readRecipe, readRecipeBytes } from '../store/recipe-io.js';
 import { RecipeView } from '../blockdev/recipe-view.js';
 import { Overlay } from '../blockdev/overlay.js';
 import { LruKCache } from '../cache/lru-k.js';
@@ -134,11 +134,11 @@ ${keyOption.help}
     const prefetchStats: Record<string, PrefetchStats> = {};
     const stoppers: Array<() => void> = [];
     for (const spec of specs) {
-      const recipe = await readRecipeFile(spec.recipe, { keyFile });
+      const recipe = await readRecipe(spec.recipe, { keyFile, ...storeSettings(values) });
       const view = new RecipeView(recipe, source);
       let overlay: Overlay | undefined;
       if (values.writable) {
-        const identity = Overlay.identityOf(await readFile(spec.recipe));
+        const identity = Overlay.identityOf(/^(s3|https?):\/\//i.test(spec.recipe) ? await readRecipeBytes(spec.recipe, storeSettings(values)) : await readFile(spec.recipe));
         overlay = await Overlay.open(values.overlay ? join(resolve(values.overlay as string), spec.name) : undefined, recipe.imageSize, identity);
         overlays.push(overlay);
       }

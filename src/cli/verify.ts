@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
-import { readRecipeFile } from '../chunk/recipe.js';
+import { readRecipe } from '../store/recipe-io.js';
 import { RecipeView } from '../blockdev/recipe-view.js';
 import { StoreChunkSource } from '../blockdev/chunk-source.js';
 import { openStore } from '../store/index.js';
@@ -40,7 +40,7 @@ ${keyOption.help}
     if (positionals.length !== 1) throw new UsageError(`expected one RECIPE (see 'smr verify --help')`);
     const reads = values.reads !== undefined ? Number(values.reads) : values.image ? 1000 : 0;
     if (!Number.isSafeInteger(reads) || reads < 0) throw new UsageError(`--reads: '${values.reads}' is not a count`);
-    const recipe = await readRecipeFile(positionals[0]!, { keyFile: values['key-file'] as string | undefined });
+    const recipe = await readRecipe(positionals[0]!, { keyFile: values['key-file'] as string | undefined, ...storeSettings(values) });
     const store = await openStore(requireStore(values, 'verify'), storeSettings(values));
     const view = new RecipeView(recipe, new StoreChunkSource(store));
     const progress = makeProgress(Boolean(values.quiet));
