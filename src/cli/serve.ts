@@ -82,6 +82,7 @@ ${storeOption.help}
       --trace-out [NAME=]FILE  record the order chunks are first read
       --prefetch [NAME=]FILE   fetch a recorded trace's chunks ahead of clients
       --prefetch-concurrency N  parallel prefetch fetches (default 4)
+      --read-ahead N       chunks fetched ahead of forward scans (default 8, 0: off)
       --stats-out FILE     write counters (JSON) there at exit
 ${keyOption.help}
   -q, --quiet              log errors only
@@ -101,6 +102,7 @@ ${keyOption.help}
       'trace-out': { type: 'string', multiple: true },
       prefetch: { type: 'string', multiple: true },
       'prefetch-concurrency': { type: 'string' },
+      'read-ahead': { type: 'string' },
       'stats-out': { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
       ...storeOption.spec,
@@ -117,6 +119,8 @@ ${keyOption.help}
     const prefetches = perExport(values.prefetch as string[] | undefined, specs, '--prefetch');
     const concurrency = values['prefetch-concurrency'] !== undefined ? Number(values['prefetch-concurrency']) : 4;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new UsageError('--prefetch-concurrency: a number from 1 to 256');
+    const readAhead = values['read-ahead'] !== undefined ? Number(values['read-ahead']) : 8;
+    if (!Number.isInteger(readAhead) || readAhead < 0 || readAhead > 256) throw new UsageError('--read-ahead: a number of chunks from 0 to 256');
     const listen = values['no-tcp'] ? null : parseListen((values.listen as string | undefined) ?? '127.0.0.1:10809');
     if (!listen && !values.socket) throw new UsageError('--no-tcp needs --socket PATH');
 
@@ -135,7 +139,7 @@ ${keyOption.help}
     const stoppers: Array<() => void> = [];
     for (const spec of specs) {
       const recipe = await readRecipe(spec.recipe, { keyFile, ...storeSettings(values) });
-      const view = new RecipeView(recipe, source);
+      const view = new RecipeView(recipe, source, { readAhead });
       let overlay: Overlay | undefined;
       if (values.writable) {
         const identity = Overlay.identityOf(/^(s3|https?):\/\//i.test(spec.recipe) ? await readRecipeBytes(spec.recipe, storeSettings(values)) : await readFile(spec.recipe));

@@ -1,12 +1,13 @@
 // A small fault-injecting HTTP proxy for store tests: it forwards every
 // request to a real server unchanged (the Host header included, so S3
 // signatures still match) unless the test's plan says otherwise for that
-// request: answer 503 SlowDown, or reset the connection. Decisions go by
+// request: answer 503 SlowDown, reset the connection, or stall (hold the
+// request unanswered until the proxy closes). Decisions go by
 // request number and method, never by time, so tests stay deterministic.
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type Fault = 'pass' | 'slowdown' | 'reset';
+export type Fault = 'pass' | 'slowdown' | 'reset' | 'stall';
 
 export interface FaultProxy {
   url: string;
@@ -30,6 +31,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       req.socket.destroy();
       return;
     }
+    if (fault === 'stall') return;
     if (fault === 'slowdown') {
       req.resume();
       res.writeHead(503, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(SLOWDOWN) });

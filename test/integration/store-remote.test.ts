@@ -136,6 +136,29 @@ describe('remote stores with the CLI', { skip }, () => {
     }
   });
 
+  it('the store going away during a convert: one-line failure; the re-run uploads only what is missing', async () => {
+    const proxy = await startFaultProxy(s3.env.AWS_ENDPOINT_URL as string);
+    try {
+      const prefix = `s3://${bucket}/interrupted`;
+      const env = { ...process.env, AWS_ENDPOINT_URL: proxy.url };
+      // The first 60 requests pass (the bucket check, HEADs and PUTs), then every connection is reset.
+      proxy.setPlan((n) => (n <= 60 ? 'pass' : 'reset'));
+      const cut = await smr(['convert', layout(), '--store', prefix, '-o', join(work, 'cut.recipe')], { env });
+      assertOneLineFailure(cut, /connection reset|socket hang up|ECONNRESET|failed/i);
+      proxy.setPlan(() => 'pass');
+      const rerun = await smr(['convert', layout(), '--store', prefix, '-o', join(work, 'cut.recipe')], { env });
+      assert.equal(rerun.code, 0, rerun.stderr);
+      const m = /(\d+) chunks of [^(]*\((\d+) zero\).*; (\d+) new chunks/.exec(rerun.stdout);
+      assert.ok(m, rerun.stdout);
+      const [total, zero, fresh] = [Number(m[1]), Number(m[2]), Number(m[3])];
+      assert.ok(fresh < total - zero, `the re-run uploaded ${fresh} of ${total - zero} chunks`);
+      const v = await smr(['verify', join(work, 'cut.recipe'), '--store', prefix, '--image', raw, '-q'], { env });
+      assert.equal(v.code, 0, v.stderr + v.stdout);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a chunk overwritten with wrong bytes on the server: cat fails with one line, serve fails only that request', async () => {
     const prefix = `store-damaged`;
     const conv = await smr(['convert', layout(), '--store', `s3://${bucket}/${prefix}`, '-o', join(work, 'd.recipe'), '-q']);
