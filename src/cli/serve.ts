@@ -188,7 +188,9 @@ ${keyOption.help}
     await server.close({ drainMs: 10_000 });
     await Promise.all([...recorders.values()].map((r) => r.flush()));
     await Promise.all(overlays.map((o) => o.close()));
-    const stats = { server: server.stats, cache: { ...source.stats, memoryBytes: memory.usedBytes, memoryEntries: memory.size }, disk: disk?.stats, prefetch: prefetchStats, exports: Object.fromEntries(exports.map((e) => [e.name, e.stats])), traced: Object.fromEntries([...recorders].map(([n, r]) => [n, r.count])) };
+    // Remote stores count their requests, hedges and retries.
+    const remote = (store as { reader?: { stats: object } }).reader?.stats;
+    const stats = { server: server.stats, remote, cache: { ...source.stats, memoryBytes: memory.usedBytes, memoryEntries: memory.size }, disk: disk?.stats, prefetch: prefetchStats, exports: Object.fromEntries(exports.map((e) => [e.name, e.stats])), traced: Object.fromEntries([...recorders].map(([n, r]) => [n, r.count])) };
     if (values['stats-out']) await writeFile(values['stats-out'] as string, `${JSON.stringify(stats, null, 2)}\n`);
     log('info', `stopped: ${server.stats.requests} requests, ${source.stats.originFetches} chunks (${source.stats.originBytes} bytes) fetched from the store`);
     await store.close?.();
