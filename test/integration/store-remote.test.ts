@@ -159,6 +159,30 @@ describe('remote stores with the CLI', { skip }, () => {
     }
   });
 
+  it('copy from a dir store into S3: interrupted, resumed, then nothing left to copy; the copy verifies', async () => {
+    const local = join(work, 'local-store');
+    const conv = await smr(['convert', layout(), '--store', local, '-o', join(work, 'local.recipe'), '-q']);
+    assert.equal(conv.code, 0, conv.stderr);
+    const dest = `s3://${bucket}/copied`;
+    const proxy = await startFaultProxy(s3.env.AWS_ENDPOINT_URL as string);
+    try {
+      const env = { ...process.env, AWS_ENDPOINT_URL: proxy.url };
+      proxy.setPlan((n) => (n <= 40 ? 'pass' : 'reset'));
+      assertOneLineFailure(await smr(['copy', join(work, 'local.recipe'), '--from', local, '--to', dest, '-q'], { env }), /reset|hang up|failed/i);
+      proxy.setPlan(() => 'pass');
+      const resumed = await smr(['copy', join(work, 'local.recipe'), '--from', local, '--to', dest, '-o', `${dest}/${IMAGE}.recipe`], { env });
+      assert.equal(resumed.code, 0, resumed.stderr);
+      const m = /copied (\d+) chunks .*; skipped (\d+) already there/.exec(resumed.stdout);
+      assert.ok(m && Number(m[2]) > 0 && Number(m[1]) > 0, resumed.stdout);
+      const again = await smr(['copy', join(work, 'local.recipe'), '--from', local, '--to', dest], { env });
+      assert.match(again.stdout, /copied 0 chunks .*; skipped \d+ already there/);
+    } finally {
+      await proxy.close();
+    }
+    const v = await smr(['verify', `${dest}/${IMAGE}.recipe`, '--store', dest, '--image', raw, '-q']);
+    assert.equal(v.code, 0, v.stderr + v.stdout);
+  });
+
   it('a chunk overwritten with wrong bytes on the server: cat fails with one line, serve fails only that request', async () => {
     const prefix = `store-damaged`;
     const conv = await smr(['convert', layout(), '--store', `s3://${bucket}/${prefix}`, '-o', join(work, 'd.recipe'), '-q']);
