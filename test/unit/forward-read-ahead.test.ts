@@ -26,8 +26,19 @@ test('random reads ask for nothing; a jump restarts the detection', () => {
   const { ra, asked } = recorder(100, 4);
   for (const i of [50, 3, 77, 20, 60]) ra.onRead(i);
   assert.deepEqual(asked, []);
-  ra.onRead(61);
-  assert.deepEqual(asked, [62, 63, 64, 65]);
+  for (const i of [90, 30, 10, 70, 40, 5, 95, 15, 85]) ra.onRead(i); // more streams than are followed
+  assert.deepEqual(asked, []);
+  ra.onRead(86);
+  assert.deepEqual(asked, [87, 88, 89, 90]);
+});
+
+test('interleaved forward streams each get their read-ahead', () => {
+  const { ra, asked } = recorder(1000, 2);
+  for (const [a, b] of [[0, 500], [1, 501], [2, 502]]) {
+    ra.onRead(a!);
+    ra.onRead(b!);
+  }
+  assert.deepEqual(asked.sort((x, y) => x - y), [2, 3, 4, 502, 503, 504]);
 });
 
 test('never past the last chunk; depth 0 is off', () => {
