@@ -7,7 +7,7 @@
 // clean recovery, never a wrong byte.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -215,6 +215,17 @@ describe('remote stores with the CLI', { skip }, () => {
     } finally {
       await served.stop();
     }
+  });
+
+  it('credentials from a profile in the AWS files (--profile), none in the environment', async () => {
+    const creds = join(work, 'aws-credentials');
+    await writeFile(creds, `[smr-test]\naws_access_key_id = ${s3.env.AWS_ACCESS_KEY_ID}\naws_secret_access_key = ${s3.env.AWS_SECRET_ACCESS_KEY}\n`);
+    const env: NodeJS.ProcessEnv = { ...process.env, AWS_SHARED_CREDENTIALS_FILE: creds, AWS_CONFIG_FILE: join(work, 'no-aws-config') };
+    delete env.AWS_ACCESS_KEY_ID;
+    delete env.AWS_SECRET_ACCESS_KEY;
+    const withProfile = await smr(['inspect', recipeUri(), '--profile', 'smr-test'], { env });
+    assert.equal(withProfile.code, 0, withProfile.stderr);
+    assertOneLineFailure(await smr(['inspect', recipeUri(), '--profile', 'no-such-profile'], { env }), /credentials/);
   });
 
   it('refused credentials, a missing bucket and bad URIs: one line and a non-zero exit', async () => {
