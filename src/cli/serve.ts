@@ -82,7 +82,8 @@ ${storeOption.help}
       --trace-out [NAME=]FILE  record the order chunks are first read
       --prefetch [NAME=]FILE   fetch a recorded trace's chunks ahead of clients
       --prefetch-concurrency N  parallel prefetch fetches (default 4)
-      --read-ahead N       chunks fetched ahead of forward scans (default 8, 0: off)
+      --read-ahead N       chunks fetched ahead of forward scans (default 8 for
+                           remote stores, 0 for directories)
       --stats-out FILE     write counters (JSON) there at exit
 ${keyOption.help}
   -q, --quiet              log errors only
@@ -119,12 +120,14 @@ ${keyOption.help}
     const prefetches = perExport(values.prefetch as string[] | undefined, specs, '--prefetch');
     const concurrency = values['prefetch-concurrency'] !== undefined ? Number(values['prefetch-concurrency']) : 4;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new UsageError('--prefetch-concurrency: a number from 1 to 256');
-    const readAhead = values['read-ahead'] !== undefined ? Number(values['read-ahead']) : 8;
-    if (!Number.isInteger(readAhead) || readAhead < 0 || readAhead > 256) throw new UsageError('--read-ahead: a number of chunks from 0 to 256');
+    const readAheadOption = values['read-ahead'] !== undefined ? Number(values['read-ahead']) : undefined;
+    if (readAheadOption !== undefined && (!Number.isInteger(readAheadOption) || readAheadOption < 0 || readAheadOption > 256)) throw new UsageError('--read-ahead: a number of chunks from 0 to 256');
     const listen = values['no-tcp'] ? null : parseListen((values.listen as string | undefined) ?? '127.0.0.1:10809');
     if (!listen && !values.socket) throw new UsageError('--no-tcp needs --socket PATH');
 
     const store = await openStore(requireStore(values, 'serve'), storeSettings(values));
+    // A local store answers faster than read-ahead would help.
+    const readAhead = readAheadOption ?? (store.remote ? 8 : 0);
     const memory = new LruKCache<Buffer>({ maxBytes: parseSize((values['cache-mem'] as string | undefined) ?? '256M', '--cache-mem') });
     const disk = values['cache-dir']
       ? await DiskCache.open(resolve(values['cache-dir'] as string), parseSize((values['cache-dir-size'] as string | undefined) ?? '10G', '--cache-dir-size'))

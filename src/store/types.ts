@@ -9,6 +9,8 @@
 export interface StoreBase {
   /** Human-readable location, for messages ("dir:/srv/store", "s3://bucket/prefix"). */
   readonly description: string;
+  /** Far away (a round trip per request): worth reading ahead and hedging. */
+  readonly remote?: boolean;
   /** Frees connections and flushes what is pending. */
   close?(): Promise<void>;
 }

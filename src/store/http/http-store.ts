@@ -16,6 +16,7 @@ class HttpStatusError extends Error {
 
 export class HttpStore implements ChunkReader {
   readonly description: string;
+  readonly remote = true;
   readonly reader: RemoteReader;
   private readonly base: string;
 

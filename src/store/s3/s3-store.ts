@@ -25,6 +25,7 @@ function isNotFound(err: unknown): boolean {
 
 export class S3Store implements ChunkReader, ChunkWriter {
   readonly description: string;
+  readonly remote = true;
   readonly reader: RemoteReader;
   private readonly retry: RetryPolicy;
   private readonly timeoutMs: number;
