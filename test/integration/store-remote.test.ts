@@ -191,6 +191,35 @@ describe('remote stores with the CLI', { skip }, () => {
     assert.equal(v.code, 0, v.stderr + v.stdout);
   });
 
+  it('the store going away during a serve: reads fail with EIO meanwhile and recover when it is back', async () => {
+    const proxy = await startFaultProxy(s3.env.AWS_ENDPOINT_URL as string);
+    const recipe = await readRecipeFile(join(work, 'again.recipe'));
+    const prev = process.env.AWS_ENDPOINT_URL;
+    process.env.AWS_ENDPOINT_URL = proxy.url;
+    const served = await startServe([join(work, 'again.recipe'), '--store', store(), '--cache-mem', '8M', '--read-ahead', '0']);
+    process.env.AWS_ENDPOINT_URL = prev;
+    try {
+      const uri = nbdUri(served.port, 'again');
+      const [a, b] = [recipe.chunks[1]!, recipe.chunks[recipe.chunks.length - 2]!];
+      const read = (c: typeof a) => run('qemu-io', ['-r', '-f', 'raw', '-c', `read -v ${c.index * recipe.chunkSize} 512`, uri]);
+      proxy.setPlan(() => 'reset');
+      const down = await read(a);
+      assert.match(down.stdout + down.stderr, /read failed: Input\/output error/);
+      proxy.setPlan(() => 'pass');
+      for (const c of [a, b]) {
+        const up = await read(c);
+        assert.match(up.stdout, /read 512\/512 bytes/, up.stderr);
+      }
+      // The bytes are the image's.
+      const fh = await readFile(raw);
+      const shown = (await read(a)).stdout.split('\n').filter((l) => /^[0-9a-f]{8}:/.test(l)).map((l) => /^[0-9a-f]{8}:((?:\s+[0-9a-f]{2})+)/.exec(l)![1]!.replace(/\s/g, '')).join('');
+      assert.equal(shown, fh.subarray(a.index * recipe.chunkSize, a.index * recipe.chunkSize + 512).toString('hex'));
+    } finally {
+      await served.stop();
+      await proxy.close();
+    }
+  });
+
   it('a chunk overwritten with wrong bytes on the server: cat fails with one line, serve fails only that request', async () => {
     const prefix = `store-damaged`;
     const conv = await smr(['convert', layout(), '--store', `s3://${bucket}/${prefix}`, '-o', join(work, 'd.recipe'), '-q']);
