@@ -3,6 +3,8 @@ import { randomInt } from 'node:crypto';
 import { readRecipe } from '../store/recipe-io.js';
 import { RecipeView } from '../blockdev/recipe-view.js';
 import { StoreChunkSource } from '../blockdev/chunk-source.js';
+import { LruKCache } from '../cache/lru-k.js';
+import { TieredChunkSource } from '../cache/tiered-source.js';
 import { openStore } from '../store/index.js';
 import { isSmrError, SmrError } from '../util/errors.js';
 import { makeProgress } from '../util/progress.js';
@@ -10,6 +12,7 @@ import { parse, UsageError, type Command } from './args.js';
 import { keyOption, requireStore, storeSettings, storeOption } from './chunk-options.js';
 
 const CONCURRENCY = 8;
+const REMOTE_CACHE_BYTES = 512 << 20;
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -42,7 +45,10 @@ ${keyOption.help}
     if (!Number.isSafeInteger(reads) || reads < 0) throw new UsageError(`--reads: '${values.reads}' is not a count`);
     const recipe = await readRecipe(positionals[0]!, { keyFile: values['key-file'] as string | undefined, ...storeSettings(values) });
     const store = await openStore(requireStore(values, 'verify'), storeSettings(values));
-    const view = new RecipeView(recipe, new StoreChunkSource(store));
+    // A remote store would be asked again for every random read: keep what
+    // the first pass fetched (verified once, on arrival) in memory.
+    const source = store.remote ? new TieredChunkSource(store, { memory: new LruKCache<Buffer>({ maxBytes: REMOTE_CACHE_BYTES }) }) : new StoreChunkSource(store);
+    const view = new RecipeView(recipe, source);
     const progress = makeProgress(Boolean(values.quiet));
     const problems: string[] = [];
     const note = (msg: string) => {
