@@ -22,6 +22,11 @@ export function startDaemon(cmd: string, args: string[], log: string, env?: Node
     else child.once('exit', () => resolve());
   });
   child.on('error', () => {}); // reported by waitUntil through exitCode/log
+  // A test process that exits without stopping its servers (a crash, a
+  // timeout) takes them along rather than leave them running.
+  const onExit = () => child.kill('SIGKILL');
+  process.once('exit', onExit);
+  void exited.then(() => process.off('exit', onExit));
   return {
     child,
     log,
