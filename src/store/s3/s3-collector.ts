@@ -98,7 +98,12 @@ export class S3Collector implements Omit<ChunkCollector, 'description'> {
   async deleteIfUnusedSince(name: string, unusedSinceMs: number): Promise<boolean> {
     const before = await this.lastUse(name);
     if (before === null || before >= unusedSinceMs) return false;
-    await this.copy(this.chunk(name), this.trash(name));
+    try {
+      await this.copy(this.chunk(name), this.trash(name));
+    } catch (err) {
+      if ((await this.modified(this.chunk(name))) === null) return false; // another gc took it
+      throw err;
+    }
     await this.delete(this.chunk(name));
     const used = await this.modified(usesKey(this.loc, name));
     if (used !== null && used >= unusedSinceMs) {
