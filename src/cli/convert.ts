@@ -1,7 +1,7 @@
 import { openImage } from '../oci/index.js';
 import { buildImage } from '../build/build-image.js';
 import { Chunker } from '../chunk/chunker.js';
-import { writeRecipe } from '../store/recipe-io.js';
+import { checkRecipeTarget, writeRecipe } from '../store/recipe-io.js';
 import { ChunkSink } from '../sink/chunk-sink.js';
 import { openWritableStore } from '../store/index.js';
 import { formatPlatform } from '../oci/index.js';
@@ -44,6 +44,7 @@ ${sourceOptions.help}
     });
     if (positionals.length !== 1) throw new UsageError(`expected one SOURCE, got ${positionals.length} (see 'smr convert --help')`);
     if (!values.output) throw new UsageError("-o RECIPE is required (see 'smr convert --help')");
+    checkRecipeTarget(values.output as string);
     const settings = await writeSettings(values);
     const layout = layoutBuildOptions(values);
     const store = await openWritableStore(requireStore(values, 'convert'), storeSettings(values));
