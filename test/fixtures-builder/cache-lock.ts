@@ -16,7 +16,7 @@ function alive(pid: number): boolean {
 
 /** Waits for the cache's lock; returns the function that releases it. */
 export async function lockCache(cache: string): Promise<() => void> {
-  const dir = join(cache, '.lock');
+  const dir = join(cache, '.smr-build-lock');
   let waited = false;
   for (;;) {
     try {
@@ -24,7 +24,12 @@ export async function lockCache(cache: string): Promise<() => void> {
       writeFileSync(join(dir, 'pid'), String(process.pid));
       return () => rmSync(dir, { recursive: true, force: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR') {
+        rmSync(dir, { force: true }); // a plain file where the lock should be: not ours
+        continue;
+      }
+      if (code !== 'EEXIST') throw err;
     }
     const owner = Number(readFileSync(join(dir, 'pid'), { encoding: 'utf8', flag: 'a+' }) || 0);
     if (owner > 0 && !alive(owner)) {

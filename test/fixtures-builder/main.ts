@@ -20,7 +20,7 @@ into OUT, or only the named ones and the images they derive from. Runs as
 root on Debian 12 and needs deb.debian.org, unless the cache has everything.
 
   -c CACHE     downloads (apt lists, .debs, debootstrap tarball); default
-               $FIXTURES_CACHE or /var/cache/smr-ci/fixtures-cache
+               $FIXTURES_CACHE or /var/cache/smr-ci/fixture-downloads
   --epoch N    SOURCE_DATE_EPOCH: mtimes are clamped to it (default
                $SOURCE_DATE_EPOCH or 1704067200)
   -v           show the tools' output`;
@@ -39,7 +39,7 @@ function fail(message: string): never {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Partial<Options> = { cache: process.env.FIXTURES_CACHE || '/var/cache/smr-ci/fixtures-cache', epoch: Number(process.env.SOURCE_DATE_EPOCH || 1704067200), verbose: false };
+  const o: Partial<Options> = { cache: process.env.FIXTURES_CACHE || '/var/cache/smr-ci/fixture-downloads', epoch: Number(process.env.SOURCE_DATE_EPOCH || 1704067200), verbose: false };
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
