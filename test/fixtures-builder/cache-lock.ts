@@ -1,7 +1,7 @@
 // One build per cache at a time: two would share the private apt root and
 // the chroot's download directory. A lock directory holding the owner's pid;
 // a lock whose owner is gone is taken over.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { note } from './commands.js';
 
@@ -24,12 +24,11 @@ export async function lockCache(cache: string): Promise<() => void> {
       writeFileSync(join(dir, 'pid'), String(process.pid));
       return () => rmSync(dir, { recursive: true, force: true });
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOTDIR') {
-        rmSync(dir, { force: true }); // a plain file where the lock should be: not ours
-        continue;
-      }
-      if (code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (!statSync(dir).isDirectory()) {
+      rmSync(dir, { force: true }); // a plain file where the lock should be: not ours
+      continue;
     }
     const owner = Number(readFileSync(join(dir, 'pid'), { encoding: 'utf8', flag: 'a+' }) || 0);
     if (owner > 0 && !alive(owner)) {
