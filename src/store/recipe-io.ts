@@ -12,7 +12,7 @@ import { isRetryableNetworkError, isRetryableStatus } from './remote/http-status
 import { getS3Object, putS3Object } from './s3/s3-object.js';
 import { RegistryClient } from '../oci/registry-client.js';
 import type { Descriptor } from '../oci/index.js';
-import { fetchRecipeArtifact, pushRecipeArtifact, type PushedRecipe } from './registry/recipe-artifact.js';
+import { fetchRecipeArtifact, manifestDescriptor, pushRecipeArtifact, type PushedRecipe } from './registry/recipe-artifact.js';
 import { RegistryStore } from './registry/registry-store.js';
 import { isRegistryUri, parseRegistryRecipeUri, repositoryUri } from './registry/registry-uri.js';
 import type { AnyStore } from './types.js';
@@ -109,7 +109,15 @@ export async function writeRecipe(uri: string, recipe: Recipe, opts: StoreOption
  */
 export async function pushRecipeToStore(store: AnyStore, recipe: Recipe, opts: { key?: Buffer; subject?: Descriptor }): Promise<PushedRecipe | undefined> {
   if (!(store instanceof RegistryStore)) return undefined;
-  return pushRecipeArtifact(store.client, store.ref, recipeBytes(recipe, opts), recipe, opts.subject);
+  // Without the image at hand (copy), the subject is the source manifest if this repository holds it.
+  const digest = recipe.source.manifestDigest;
+  const subject = opts.subject ?? (digest ? await manifestDescriptor(store.client, digest) : undefined);
+  return pushRecipeArtifact(store.client, store.ref, recipeBytes(recipe, opts), recipe, subject);
+}
+
+/** Between two repositories of one registry, chunks the source has are mounted, not uploaded. */
+export function linkRegistryStores(from: AnyStore, to: AnyStore): void {
+  if (from instanceof RegistryStore && to instanceof RegistryStore && from.ref.domain === to.ref.domain) to.addMountSource(from.ref.repository);
 }
 
 /** Stores that hold their recipes themselves, so -o is optional. */

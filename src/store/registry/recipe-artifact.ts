@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { MAX_RECIPE_BYTES, isEncryptedRecipe } from '../../chunk/recipe.js';
 import { ENCRYPTED_RECIPE_MEDIA_TYPE, RECIPE_MEDIA_TYPE, type Recipe } from '../../chunk/types.js';
 import { defaultPlatform, parsePlatform, type Descriptor, type RegistryReference } from '../../oci/index.js';
-import { OCI_INDEX, OCI_MANIFEST } from '../../oci/media-types.js';
+import { MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST } from '../../oci/media-types.js';
 import { errorDetail, type RegistryClient } from '../../oci/registry-client.js';
 import { SmrError } from '../../util/errors.js';
 import { discardBody, readBody } from '../../util/http.js';
@@ -87,6 +87,17 @@ export async function pushRecipeArtifact(client: RegistryClient, ref: RegistryRe
     await addToReferrersTag(client, pushed.tag, { mediaType: OCI_MANIFEST, digest, size: manifest.length, artifactType: RECIPE_ARTIFACT_TYPE });
   }
   return pushed;
+}
+
+/** The descriptor of a manifest the repository holds (for a subject), or undefined. */
+export async function manifestDescriptor(client: RegistryClient, digest: string): Promise<Descriptor | undefined> {
+  const url = await client.v2(`manifests/${digest}`);
+  const res = await client.send(url, { method: 'HEAD', headers: { accept: MANIFEST_ACCEPT } }, `HEAD ${url.pathname}`, [200, 404]);
+  discardBody(res.body);
+  const mediaType = res.headers['content-type']?.split(';')[0]?.trim();
+  const size = Number(res.headers['content-length']);
+  if (res.status !== 200 || !mediaType || !Number.isSafeInteger(size)) return undefined;
+  return { mediaType, digest, size };
 }
 
 function referrersTag(digest: string): string {
