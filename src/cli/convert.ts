@@ -22,7 +22,7 @@ export const convertCommand: Command = {
 it is written, so no image file exists on disk at any time. Into a registry,
 the chunks become blobs of REPO and the recipe an artifact whose subject is
 the source image: 'smr serve docker://REGISTRY/REPO:TAG' then needs nothing
-else (see docs/stores.md for the size limit this implies).
+else (see the README's Stores section for the size limit this implies).
 
 ${SOURCE_HELP}
 

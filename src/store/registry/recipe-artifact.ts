@@ -10,8 +10,8 @@
 //             index under the tag sha256-<hex of the subject> listing them.
 // Size limit: a registry refuses manifests past a limit (distribution's
 // default is 4 MiB, registry/handlers/manifests.go maxManifestBodySize), and
-// each chunk costs ~140 bytes of manifest: about 29,000 distinct non-zero
-// chunks, 14 GiB of image at 512 KiB chunks. Past it, the push fails with a
+// each chunk costs ~150 bytes of manifest: about 27,000 distinct non-zero
+// chunks, 13 GiB of image at 512 KiB chunks. Past it, the push fails with a
 // message that says so, before the manifest is sent (chunks uploaded so far
 // stay, unreferenced, until the registry's gc).
 import { createHash } from 'node:crypto';
