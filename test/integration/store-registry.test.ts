@@ -16,6 +16,8 @@ import { openStore } from '../../src/store/index.js';
 import { RECIPE_MEDIA_TYPE, type Recipe } from '../../src/chunk/types.js';
 import { pushRecipeToStore } from '../../src/store/recipe-io.js';
 import { MAX_MANIFEST_BYTES, RECIPE_ARTIFACT_TYPE } from '../../src/store/registry/recipe-artifact.js';
+import { readFile } from 'node:fs/promises';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { fixtureLayout, skipWithoutFixtures } from '../helpers/fixtures.js';
 import { ensurePeers, nbdUri, peer } from '../helpers/nbd-peers.js';
 import { ensureCommand, exec, pushLayout, removeRegistryData, skipWithoutRegistry, startRegistry, type RegistryHandle } from '../helpers/registry.js';
@@ -174,6 +176,33 @@ describe('registry store', { skip }, () => {
       assert.ok(m && m[1] === m[2], c.stdout);
       const v = await smr(['verify', `docker://${plain.host}/fx/copied:v1`, '--image', raw, '-q']);
       assert.equal(v.code, 0, v.stderr + v.stdout);
+    });
+
+    it('503s and resets from the registry are retried: a convert and a cat through a faulty proxy give the exact image', async () => {
+      const proxy = await startFaultProxy(`http://${plain.host}`);
+      try {
+        // The first try of every request that reads or writes a blob or a manifest fails (503 or a reset, in turn).
+        const seen = new Set<string>();
+        let turn = 0;
+        proxy.setPlan((_n, req) => {
+          const what = `${req.method} ${req.url}`;
+          if (!/\/(blobs|manifests)\//.test(req.url ?? '') || seen.has(what)) return 'pass';
+          seen.add(what);
+          return turn++ % 2 ? 'reset' : 'slowdown';
+        });
+        const host = new URL(proxy.url).host;
+        await pushLayout(plain, fixtureLayout(IMAGE), 'fx/faulty:v1');
+        const conv = await smr(['convert', `docker://${host}/fx/faulty:v1`, '--store', `docker://${host}/fx/faulty`, '-q']);
+        assert.equal(conv.code, 0, conv.stderr);
+        const out = join(work, 'faulty.img');
+        const c = await smr(['cat', `docker://${host}/fx/faulty:v1`, '-o', out, '-q']);
+        assert.equal(c.code, 0, c.stderr);
+        assert.ok((await readFile(out)).equals(await readFile(raw)));
+        assert.ok(proxy.counts.faulted > 50, `only ${proxy.counts.faulted} faults injected`);
+        await rm(out);
+      } finally {
+        await proxy.close();
+      }
     });
 
     it('with basic auth: convert and verify with the credentials; refused credentials are one line', async () => {
