@@ -2,8 +2,8 @@
 // costs ~1-2 ms of CPU per 512 KiB chunk: on one thread it caps a cold
 // sequential read at one core's speed. A lone read is decoded right here
 // (no hand-off latency); while other decodes are in flight, chunks go to a
-// pool of worker threads, one per core. The pool starts on first need and
-// does not keep the process alive when idle.
+// pool of worker threads (see defaultDecodeWorkers). The pool starts on
+// first need and does not keep the process alive when idle.
 import { availableParallelism } from 'node:os';
 import { decodeChunk } from './codec.js';
 import { WorkerPool } from './worker-pool.js';
@@ -56,12 +56,22 @@ export class ChunkDecoder {
 let shared: ChunkDecoder | undefined;
 
 /**
+ * Workers by default: one per core beyond the main thread's, none on one or
+ * two cores. A hand-off costs ~0.3 ms of CPU per 512 KiB chunk (copy in,
+ * message, wake-up) on top of ~1.3 ms of decoding; on two cores the main
+ * thread and the NBD client already keep both busy, and measured cold reads
+ * were no faster with workers there (see bench/serve).
+ */
+export function defaultDecodeWorkers(cores = availableParallelism()): number {
+  return cores >= 3 ? cores - 1 : 0;
+}
+
+/**
  * One decoder for the process (serve, cat, verify share its workers).
- * SMR_DECODE_WORKERS=N sets the pool size (0: always decode inline), for
- * benchmarks and machines where threads are scarce.
+ * SMR_DECODE_WORKERS=N sets the pool size (0: always decode inline).
  */
 export function sharedDecoder(): ChunkDecoder {
   const env = process.env.SMR_DECODE_WORKERS;
-  shared ??= new ChunkDecoder(env !== undefined && /^\d+$/.test(env) ? Number(env) : availableParallelism());
+  shared ??= new ChunkDecoder(env !== undefined && /^\d+$/.test(env) ? Number(env) : defaultDecodeWorkers());
   return shared;
 }

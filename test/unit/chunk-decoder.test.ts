@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ChunkDecoder } from '../../src/chunk/chunk-decoder.js';
+import { ChunkDecoder, defaultDecodeWorkers } from '../../src/chunk/chunk-decoder.js';
 import { encodeChunk } from '../../src/chunk/codec.js';
 
 const SIZE = 256 * 1024;
@@ -51,6 +51,10 @@ describe('ChunkDecoder', () => {
     } finally {
       await decoder.close();
     }
+  });
+
+  it('by default, workers only where a core is left beside the main thread and the client', () => {
+    assert.deepEqual([1, 2, 3, 8].map((n) => defaultDecodeWorkers(n)), [0, 0, 2, 7]);
   });
 
   it('an idle pool does not keep the process alive (no close needed)', async () => {
