@@ -13,6 +13,7 @@ export const catCommand: Command = {
   name: 'cat',
   summary: 'write the image a recipe describes (sparse where zero)',
   help: `Usage: smr cat RECIPE --store STORE [-o FILE]
+       smr cat docker://REGISTRY/REPO:TAG [-o FILE]
 
 Writes the image back from its chunks, every chunk verified. With -o the file
 is sparse where the image is zero; without, the bytes go to standard output.

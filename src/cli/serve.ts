@@ -61,9 +61,11 @@ export const serveCommand: Command = {
   name: 'serve',
   summary: 'serve recipes as NBD block devices, fetching chunks lazily',
   help: `Usage: smr serve RECIPE... --store STORE [options]
+       smr serve docker://REGISTRY/REPO:TAG [options]   (recipe artifact, chunks in REPO)
 
 Serves each recipe as an NBD export (named after the recipe file without its
-extension, or --export NAME=RECIPE). Chunks are fetched only when a client
+extension, a docker:// image after its repository's last part, or --export
+NAME=RECIPE). Chunks are fetched only when a client
 reads them, verified, and kept in a memory cache (LRU-K) and optionally a
 local disk cache. SIGTERM or SIGINT finishes in-flight requests and stops
 cleanly; clients that reconnect to a restarted server carry on.

@@ -18,6 +18,7 @@ export const verifyCommand: Command = {
   name: 'verify',
   summary: 'check that a recipe\'s chunks are present, intact and (optionally) equal an image',
   help: `Usage: smr verify RECIPE --store STORE [--image RAW] [--reads N]
+       smr verify docker://REGISTRY/REPO:TAG [--image RAW] [--reads N]
 
 Checks every chunk: present in the store, decodable, matching its digest. With
 --image, the recipe's view must equal the raw image byte for byte, and N random
