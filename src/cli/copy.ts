@@ -66,6 +66,10 @@ ${keyOption.help}
         if (await to.has(name)) {
           r.skipped++;
           r.skippedBytes += sizes.get(name)!;
+        } else if (await mountInto(to, name)) {
+          // A registry took it from the source repository: no bytes moved through here.
+          r.copied++;
+          r.copiedBytes += sizes.get(name)!;
         } else {
           const data = await from.get(name);
           if (data.length !== sizes.get(name)) {
@@ -102,6 +106,12 @@ ${keyOption.help}
     return 0;
   },
 };
+
+/** A destination that can take a chunk without its bytes (a registry's cross-repository mount). */
+function mountInto(store: object, name: string): Promise<boolean> {
+  const mount = (store as { mount?: (name: string) => Promise<boolean> }).mount;
+  return typeof mount === 'function' ? mount.call(store, name) : Promise.resolve(false);
+}
 
 /** How many chunks a registry destination mounted rather than received. */
 function mountedNote(store: object): string {

@@ -43,7 +43,7 @@ export interface FetchedManifest {
 }
 
 export interface SendOptions {
-  method?: 'GET' | 'HEAD' | 'POST' | 'PUT';
+  method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
   headers?: Record<string, string>;
   body?: Buffer;
   /** Authenticate with the client's scope (false for the token realm). */

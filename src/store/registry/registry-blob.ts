@@ -1,7 +1,7 @@
 // Blobs of one repository over the distribution API, for the registry store
 // and its recipe artifacts: existence (HEAD), bounded reads (GET, digest
-// checked by the caller), and monolithic uploads (POST then PUT with the
-// digest, which the registry checks), trying a cross-repository mount first.
+// checked by the caller), monolithic uploads (POST then PUT with the digest,
+// which the registry checks), and cross-repository mounts.
 import type { IncomingHttpHeaders } from 'node:http';
 import { errorDetail, type RegistryClient } from '../../oci/registry-client.js';
 import { SmrError } from '../../util/errors.js';
@@ -52,31 +52,13 @@ function header(h: IncomingHttpHeaders, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/**
- * Uploads bytes as blob `digest` unless a mount from one of `mountFrom`
- * (repositories of the same registry) gives it for free. Returns how.
- */
-export async function uploadBlob(client: RegistryClient, digest: string, data: Buffer, mountFrom: readonly string[] = []): Promise<'mounted' | 'uploaded'> {
-  let location: URL | undefined;
-  for (const from of mountFrom) {
-    const url = await client.v2(`blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`);
-    const scope = `${client.scope} repository:${from}:pull`;
-    const res = await client.send(url, { method: 'POST', scope, headers: { 'content-length': '0' } }, `POST ${url.pathname} (mount)`, [201, 202]);
-    discardBody(res.body);
-    if (res.status === 201) return 'mounted';
-    // 202: no mount (the source lacks it, or we may not read it), but an upload session to use.
-    if (res.status === 202) {
-      location = uploadLocation(res.headers, url);
-      break;
-    }
-  }
-  if (!location) {
-    const url = await client.v2('blobs/uploads/');
-    const res = await client.send(url, { method: 'POST', headers: { 'content-length': '0' } }, `POST ${url.pathname}`, [202]);
-    if (res.status !== 202) throw await refused(client, res, `start an upload of ${digest}`);
-    discardBody(res.body);
-    location = uploadLocation(res.headers, url);
-  }
+/** Uploads bytes as blob `digest`: one POST for a session, one PUT with the digest. */
+export async function uploadBlob(client: RegistryClient, digest: string, data: Buffer): Promise<void> {
+  const url = await client.v2('blobs/uploads/');
+  const started = await client.send(url, { method: 'POST', headers: { 'content-length': '0' } }, `POST ${url.pathname}`, [202]);
+  if (started.status !== 202) throw await refused(client, started, `start an upload of ${digest}`);
+  discardBody(started.body);
+  const location = uploadLocation(started.headers, url);
   location.searchParams.set('digest', digest);
   const res = await client.send(
     location,
@@ -87,7 +69,7 @@ export async function uploadBlob(client: RegistryClient, digest: string, data: B
   if (res.status !== 201) {
     // A retried PUT whose first try went through finds its session gone: what matters is the blob.
     const err = await refused(client, res, `upload ${digest}`);
-    if (res.status === 404 && (await blobExists(client, digest))?.size === data.length) return 'uploaded';
+    if (res.status === 404 && (await blobExists(client, digest))?.size === data.length) return;
     throw err;
   }
   discardBody(res.body);
@@ -95,7 +77,25 @@ export async function uploadBlob(client: RegistryClient, digest: string, data: B
   if (stored !== undefined && stored !== digest) {
     throw new SmrError('REGISTRY_ERROR', `${client.target}: the registry stored ${digest} as ${stored}`);
   }
-  return 'uploaded';
+}
+
+/**
+ * Mounts blob `digest` from another repository of the registry; true when
+ * it did. A registry that cannot mount opens an upload session instead,
+ * which is cancelled here (the caller uploads the bytes if it has them).
+ */
+export async function mountBlob(client: RegistryClient, digest: string, from: string): Promise<boolean> {
+  const url = await client.v2(`blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`);
+  const scope = `${client.scope} repository:${from}:pull`;
+  const res = await client.send(url, { method: 'POST', scope, headers: { 'content-length': '0' } }, `POST ${url.pathname} (mount)`, [201, 202]);
+  discardBody(res.body);
+  if (res.status === 201) return true;
+  if (res.status === 202) {
+    const session = uploadLocation(res.headers, url);
+    const del = await client.send(session, { method: 'DELETE', attempts: 1 }, `DELETE ${session.pathname}`, [204, 404]).catch(() => null);
+    if (del) discardBody(del.body);
+  }
+  return false;
 }
 
 function uploadLocation(headers: IncomingHttpHeaders, base: URL): URL {

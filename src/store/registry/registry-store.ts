@@ -15,7 +15,7 @@ import { checkChunkName } from '../chunk-name.js';
 import { isRetryableNetworkError, isRetryableStatus, retryAfterMs } from '../remote/http-status.js';
 import { RemoteReader } from '../remote/remote-reader.js';
 import type { ChunkReader, ChunkWriter } from '../types.js';
-import { BlobStatusError, blobExists, getBlob, uploadBlob } from './registry-blob.js';
+import { BlobStatusError, blobExists, getBlob, mountBlob, uploadBlob } from './registry-blob.js';
 import { repositoryUri } from './registry-uri.js';
 
 // A stored chunk is at most a chunk plus its codec header and padding.
@@ -63,8 +63,23 @@ export class RegistryStore implements ChunkReader, ChunkWriter {
   async put(name: string, data: Buffer): Promise<boolean> {
     const digest = `sha256:${checkChunkName(name)}`;
     if ((await blobExists(this.client, digest)) !== null) return false;
-    if ((await uploadBlob(this.client, digest, data, this.mountFrom)) === 'mounted') this.mounted++;
+    if (!(await this.mount(name))) await uploadBlob(this.client, digest, data);
     return true;
+  }
+
+  /**
+   * Makes the chunk present by a mount from a known source repository,
+   * without its bytes (copy asks before fetching them); false: put it.
+   */
+  async mount(name: string): Promise<boolean> {
+    const digest = `sha256:${checkChunkName(name)}`;
+    for (const from of this.mountFrom) {
+      if (await mountBlob(this.client, digest, from)) {
+        this.mounted++;
+        return true;
+      }
+    }
+    return false;
   }
 
   async close(): Promise<void> {
