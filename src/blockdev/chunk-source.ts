@@ -1,6 +1,6 @@
 // Where decoded chunks come from: the store (fetch, verify, decode), possibly
 // behind caches. The block view only asks for chunks by their recipe entry.
-import { decodeChunk } from '../chunk/codec.js';
+import { sharedDecoder, type ChunkDecoder } from '../chunk/chunk-decoder.js';
 import type { RecipeChunk } from '../chunk/types.js';
 import type { ChunkReader } from '../store/types.js';
 
@@ -10,10 +10,9 @@ export interface ChunkSource {
 }
 
 export class StoreChunkSource implements ChunkSource {
-  constructor(private readonly store: ChunkReader) {}
+  constructor(private readonly store: ChunkReader, private readonly decoder: ChunkDecoder = sharedDecoder()) {}
 
   async get(chunk: RecipeChunk, length: number): Promise<Buffer> {
-    const stored = await this.store.get(chunk.digest);
-    return decodeChunk(stored, chunk, length);
+    return this.decoder.read(() => this.store.get(chunk.digest), chunk, length);
   }
 }

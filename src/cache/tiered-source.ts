@@ -2,7 +2,7 @@
 // stored chunks on local disk, then the origin store. Concurrent requests for
 // one missing chunk share one fetch (single flight). Every chunk from disk or
 // origin is verified before use (decodeChunk checks its digest).
-import { decodeChunk } from '../chunk/codec.js';
+import { sharedDecoder, type ChunkDecoder } from '../chunk/chunk-decoder.js';
 import type { RecipeChunk } from '../chunk/types.js';
 import type { ChunkSource } from '../blockdev/chunk-source.js';
 import type { ChunkReader } from '../store/types.js';
@@ -23,6 +23,8 @@ export interface TierStats {
 export interface TieredOptions {
   memory: LruKCache<Buffer>;
   disk?: DiskCache;
+  /** Verifies and decodes (default: the process's shared decoder, worker threads under load). */
+  decoder?: ChunkDecoder;
   /** Called once per chunk that had to be fetched below memory. */
   onFetch?: (chunk: RecipeChunk, tier: Exclude<Tier, 'memory'>, ms: number, storedBytes: number) => void;
 }
@@ -31,7 +33,11 @@ export class TieredChunkSource implements ChunkSource {
   readonly stats: TierStats = { memoryHits: 0, diskHits: 0, originFetches: 0, originBytes: 0, errors: 0 };
   private readonly flights = new Map<string, Promise<Buffer>>();
 
-  constructor(private readonly store: ChunkReader, private readonly opts: TieredOptions) {}
+  private readonly decoder: ChunkDecoder;
+
+  constructor(private readonly store: ChunkReader, private readonly opts: TieredOptions) {
+    this.decoder = opts.decoder ?? sharedDecoder();
+  }
 
   async get(chunk: RecipeChunk, length: number): Promise<Buffer> {
     const hit = this.opts.memory.get(chunk.digest);
@@ -59,7 +65,8 @@ export class TieredChunkSource implements ChunkSource {
     let data: Buffer | null = null;
     if (fromDisk !== null) {
       try {
-        data = decodeChunk(fromDisk, chunk, length);
+        const bytes = fromDisk;
+        data = await this.decoder.read(async () => bytes, chunk, length);
         this.stats.diskHits++;
       } catch {
         fromDisk = null; // undecodable (a wrong key?): ask the origin
@@ -70,8 +77,9 @@ export class TieredChunkSource implements ChunkSource {
       tier = 'origin';
       let stored: Buffer;
       try {
-        stored = await this.store.get(chunk.digest);
-        data = decodeChunk(stored, chunk, length);
+        let got: Buffer | undefined;
+        data = await this.decoder.read(async () => (got = await this.store.get(chunk.digest)), chunk, length);
+        stored = got!;
       } catch (e) {
         this.stats.errors++;
         const why = e instanceof Error ? e.message : String(e);

@@ -19,9 +19,11 @@ export class WorkerPool<TIn, TOut> {
   private nextId = 0;
   private closed = false;
 
-  constructor(script: URL, size = availableParallelism()) {
+  constructor(script: URL, size = availableParallelism(), private readonly opts: { unrefWhenIdle?: boolean } = {}) {
     for (let i = 0; i < Math.max(1, size); i++) {
       const w = new Worker(script);
+      // An idle worker of a long-lived pool must not keep the process alive.
+      if (opts.unrefWhenIdle) w.unref();
       w.on('message', (m: { id: number; ok: boolean; value?: TOut; error?: { code?: string; message: string } }) => this.onMessage(w, m));
       w.on('error', (e) => this.onCrash(w, e));
       this.workers.push(w);
@@ -48,12 +50,14 @@ export class WorkerPool<TIn, TOut> {
       const w = this.idle.pop()!;
       const t = this.queue.shift()!;
       this.busy.set(w, t.id);
+      if (this.opts.unrefWhenIdle) w.ref();
       w.postMessage({ id: t.id, msg: t.msg }, t.transfer);
     }
   }
 
   private onMessage(w: Worker, m: { id: number; ok: boolean; value?: TOut; error?: { code?: string; message: string } }): void {
     this.busy.delete(w);
+    if (this.opts.unrefWhenIdle) w.unref();
     this.idle.push(w);
     const p = this.pending.get(m.id);
     this.pending.delete(m.id);

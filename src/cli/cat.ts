@@ -13,6 +13,7 @@ export const catCommand: Command = {
   name: 'cat',
   summary: 'write the image a recipe describes (sparse where zero)',
   help: `Usage: smr cat RECIPE --store STORE [-o FILE]
+       smr cat docker://REGISTRY/REPO:TAG [-o FILE]
 
 Writes the image back from its chunks, every chunk verified. With -o the file
 is sparse where the image is zero; without, the bytes go to standard output.
@@ -28,7 +29,7 @@ ${keyOption.help}
     const { values, positionals } = parse('cat', argv, { output: { type: 'string', short: 'o' }, quiet: { type: 'boolean', short: 'q' }, ...storeOption.spec, ...keyOption.spec });
     if (positionals.length !== 1) throw new UsageError(`expected one RECIPE (see 'smr cat --help')`);
     const recipe = await readRecipe(positionals[0]!, { keyFile: values['key-file'] as string | undefined, ...storeSettings(values) });
-    const store = await openStore(requireStore(values, 'cat'), storeSettings(values));
+    const store = await openStore(requireStore(values, 'cat', positionals), storeSettings(values));
     const view = new RecipeView(recipe, new StoreChunkSource(store));
     const progress = makeProgress(Boolean(values.quiet) || !values.output);
     let done = 0;

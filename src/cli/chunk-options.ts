@@ -5,11 +5,18 @@ import { checkChunkSize } from '../chunk/chunker.js';
 import type { Compression, Encryption } from '../chunk/types.js';
 import { DEFAULT_CHUNK_SIZE } from '../chunk/types.js';
 import type { StoreOptions } from '../store/index.js';
+import { impliedStore } from '../store/recipe-io.js';
 import { parseSize, UsageError, type Options } from './args.js';
 
 /** Where remote stores and recipes are (S3 settings beyond the environment). */
 export const remoteOption = {
-  spec: { 's3-endpoint': { type: 'string' }, profile: { type: 'string' }, hedge: { type: 'string' } } satisfies Options,
+  spec: {
+    's3-endpoint': { type: 'string' },
+    profile: { type: 'string' },
+    hedge: { type: 'string' },
+    'auth-file': { type: 'string' },
+    insecure: { type: 'boolean' },
+  } satisfies Options,
   help: `      --s3-endpoint URL  S3-compatible server (default: AWS_ENDPOINT_URL)
       --profile NAME     AWS profile (default: AWS_PROFILE)
       --hedge auto|off|MS  a second request for a chunk read slower than this
@@ -19,7 +26,9 @@ export const remoteOption = {
 export const storeOption = {
   spec: { store: { type: 'string', short: 's' }, ...remoteOption.spec } satisfies Options,
   help: `  -s, --store STORE      the chunk store: a directory (dir:PATH or PATH),
-                         s3://BUCKET[/PREFIX], or http(s)://BASE (read-only)
+                         s3://BUCKET[/PREFIX], http(s)://BASE (read-only), or
+                         docker://REGISTRY/REPO (chunks as blobs; credentials
+                         as for build: --auth-file, ~/.docker/config.json)
 ${remoteOption.help}`,
 };
 
@@ -30,7 +39,13 @@ export function storeSettings(values: Record<string, unknown>): StoreOptions {
   if (h === undefined || h === 'auto' || h === 'off') hedge = h;
   else if (/^\d+$/.test(h) && Number(h) <= 600_000) hedge = Number(h);
   else throw new UsageError(`--hedge: '${h}' is not auto, off or a number of milliseconds`);
-  return { s3Endpoint: values['s3-endpoint'] as string | undefined, profile: values.profile as string | undefined, hedge };
+  return {
+    s3Endpoint: values['s3-endpoint'] as string | undefined,
+    profile: values.profile as string | undefined,
+    hedge,
+    registryAuthFile: values['auth-file'] as string | undefined,
+    ...(values.insecure ? { registryInsecure: true } : {}),
+  };
 }
 
 export const keyOption = {
@@ -53,9 +68,13 @@ export const writeOptions = {
                          different salts share no chunks`,
 };
 
-export function requireStore(values: Record<string, unknown>, cmd: string): string {
-  const s = values.store as string | undefined;
+/** --store, else the store the recipes imply (a registry image's repository). */
+export function requireStore(values: Record<string, unknown>, cmd: string, recipes: string[] = []): string {
+  const s = (values.store as string | undefined) ?? impliedStore(recipes[0] ?? '');
   if (!s) throw new UsageError(`--store STORE is required (see 'smr ${cmd} --help')`);
+  if (values.store === undefined && recipes.some((r) => impliedStore(r) !== s)) {
+    throw new UsageError(`the recipes come from different repositories: give --store STORE`);
+  }
   return s;
 }
 

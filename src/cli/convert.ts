@@ -1,7 +1,7 @@
 import { openImage } from '../oci/index.js';
 import { buildImage } from '../build/build-image.js';
 import { Chunker } from '../chunk/chunker.js';
-import { checkRecipeTarget, writeRecipe } from '../store/recipe-io.js';
+import { checkRecipeTarget, pushRecipeToStore, storeTakesRecipes, writeRecipe } from '../store/recipe-io.js';
 import { ChunkSink } from '../sink/chunk-sink.js';
 import { openWritableStore } from '../store/index.js';
 import { formatPlatform } from '../oci/index.js';
@@ -16,14 +16,19 @@ export const convertCommand: Command = {
   name: 'convert',
   summary: 'build and chunk an OCI image in one pass (no image file)',
   help: `Usage: smr convert SOURCE --store STORE -o RECIPE [options]
+       smr convert SOURCE --store docker://REGISTRY/REPO [-o RECIPE] [options]
 
 'smr build' and 'smr chunk' in one pass: the ext4 image is cut into chunks as
-it is written, so no image file exists on disk at any time.
+it is written, so no image file exists on disk at any time. Into a registry,
+the chunks become blobs of REPO and the recipe an artifact whose subject is
+the source image: 'smr serve docker://REGISTRY/REPO:TAG' then needs nothing
+else (see the README's Stores section for the size limit this implies).
 
 ${SOURCE_HELP}
 
 Options:
-  -o, --output RECIPE    where to write the recipe (required)
+  -o, --output RECIPE    where to write the recipe (required unless the store
+                         is a registry)
 ${storeOption.help}
 ${layoutOptions.help}
 ${writeOptions.help}
@@ -43,11 +48,12 @@ ${sourceOptions.help}
       ...sourceOptions.spec,
     });
     if (positionals.length !== 1) throw new UsageError(`expected one SOURCE, got ${positionals.length} (see 'smr convert --help')`);
-    if (!values.output) throw new UsageError("-o RECIPE is required (see 'smr convert --help')");
-    checkRecipeTarget(values.output as string);
+    const storeUri = requireStore(values, 'convert');
+    if (!values.output && !storeTakesRecipes(storeUri)) throw new UsageError("-o RECIPE is required (see 'smr convert --help')");
+    if (values.output) checkRecipeTarget(values.output as string);
     const settings = await writeSettings(values);
     const layout = layoutBuildOptions(values);
-    const store = await openWritableStore(requireStore(values, 'convert'), storeSettings(values));
+    const store = await openWritableStore(storeUri, storeSettings(values));
     const progress = makeProgress(Boolean(values.quiet));
     const image = await openImage(positionals[0]!, { ...sourceOpenOptions(values), progress });
     try {
@@ -60,8 +66,10 @@ ${sourceOptions.help}
         platform: formatPlatform(image.platform),
       });
       await store.flush?.(); // chunks durable before the recipe that names them
-      await writeRecipe(values.output as string, recipe, { key: settings.key, ...storeSettings(values) });
-      if (!values.quiet) printChunkSummary(values.output as string, recipe, chunker.stats, store.description);
+      const pushed = await pushRecipeToStore(store, recipe, { key: settings.key, subject: image.manifestDescriptor });
+      if (values.output) await writeRecipe(values.output as string, recipe, { key: settings.key, ...storeSettings(values) });
+      const where = [values.output as string | undefined, pushed?.reference].filter(Boolean).join(' and ');
+      if (!values.quiet) printChunkSummary(where, recipe, chunker.stats, store.description);
     } finally {
       await image.close();
       await store.close?.();

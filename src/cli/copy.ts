@@ -5,7 +5,7 @@
 // resumed by running it again: what arrived is skipped.
 import { loadKeyFile } from '../chunk/keys.js';
 import { openStore, openWritableStore } from '../store/index.js';
-import { checkRecipeTarget, readRecipe, writeRecipe } from '../store/recipe-io.js';
+import { checkRecipeTarget, linkRegistryStores, pushRecipeToStore, readRecipe, writeRecipe } from '../store/recipe-io.js';
 import { formatBytes, makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
 import { keyOption, remoteOption, storeSettings } from './chunk-options.js';
@@ -22,7 +22,9 @@ there (a path or s3://BUCKET/KEY) once every chunk is in the destination.
 
 Options:
       --from STORE       where the chunks are (dir:PATH, s3://..., http(s)://...)
-      --to STORE         where they go (dir:PATH or s3://BUCKET[/PREFIX])
+      --to STORE         where they go (dir:PATH, s3://BUCKET[/PREFIX], or
+                         docker://REGISTRY/REPO: chunks mounted from a --from
+                         repository of the same registry, recipe pushed too)
   -o, --output RECIPE    also write the recipe here, after the chunks
   -j, --jobs N           chunks in flight (default 16)
 ${remoteOption.help}
@@ -50,6 +52,7 @@ ${keyOption.help}
     const recipe = await readRecipe(positionals[0]!, { keyFile, ...settings });
     const from = await openStore(values.from as string, settings);
     const to = await openWritableStore(values.to as string, settings);
+    linkRegistryStores(from, to);
     const sizes = new Map(recipe.chunks.map((c) => [c.digest, c.storedLength]));
     const names = [...sizes.keys()];
     const progress = makeProgress(Boolean(values.quiet));
@@ -63,6 +66,10 @@ ${keyOption.help}
         if (await to.has(name)) {
           r.skipped++;
           r.skippedBytes += sizes.get(name)!;
+        } else if (await mountInto(to, name)) {
+          // A registry took it from the source repository: no bytes moved through here.
+          r.copied++;
+          r.copiedBytes += sizes.get(name)!;
         } else {
           const data = await from.get(name);
           if (data.length !== sizes.get(name)) {
@@ -82,6 +89,8 @@ ${keyOption.help}
       const failure = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
       if (failure) throw failure.reason;
       await to.flush?.(); // chunks durable before a recipe names them
+      const pushed = await pushRecipeToStore(to, recipe, { key: keyFile ? await loadKeyFile(keyFile) : undefined });
+      if (pushed && !values.quiet) process.stdout.write(`recipe pushed as ${pushed.reference}${pushed.tag ? ` (tag ${pushed.tag})` : ''}\n`);
     } finally {
       progress.done();
       await from.close?.();
@@ -90,10 +99,22 @@ ${keyOption.help}
     if (values.output) await writeRecipe(values.output as string, recipe, { key: keyFile ? await loadKeyFile(keyFile) : undefined, ...settings });
     if (!values.quiet) {
       process.stdout.write(
-        `copied ${r.copied} chunks (${formatBytes(r.copiedBytes)}) from ${from.description} to ${to.description}; ` +
+        `copied ${r.copied} chunks (${formatBytes(r.copiedBytes)}) from ${from.description} to ${to.description}${mountedNote(to)}; ` +
           `skipped ${r.skipped} already there (${formatBytes(r.skippedBytes)})\n`,
       );
     }
     return 0;
   },
 };
+
+/** A destination that can take a chunk without its bytes (a registry's cross-repository mount). */
+function mountInto(store: object, name: string): Promise<boolean> {
+  const mount = (store as { mount?: (name: string) => Promise<boolean> }).mount;
+  return typeof mount === 'function' ? mount.call(store, name) : Promise.resolve(false);
+}
+
+/** How many chunks a registry destination mounted rather than received. */
+function mountedNote(store: object): string {
+  const n = (store as { mounted?: number }).mounted;
+  return n ? ` (${n} by cross-repository mount)` : '';
+}

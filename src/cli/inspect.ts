@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { readRecipe } from '../store/recipe-io.js';
+import { isRemoteRecipe, readRecipe } from '../store/recipe-io.js';
 import { ENCRYPTED_RECIPE_MEDIA_TYPE } from '../chunk/types.js';
 import { formatBytes } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
@@ -21,7 +21,7 @@ ${remoteOption.help}
     if (positionals.length !== 1) throw new UsageError(`expected one RECIPE (see 'smr inspect --help')`);
     const path = positionals[0]!;
     const keyFile = values['key-file'] as string | undefined;
-    if (!keyFile && !/^(s3|https?):\/\//i.test(path)) {
+    if (!keyFile && !isRemoteRecipe(path)) {
       // Say what we can about an encrypted recipe without its key.
       let head: { mediaType?: string } = {};
       try {

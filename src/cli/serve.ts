@@ -1,6 +1,6 @@
 import { basename, extname, join, resolve } from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
-import { readRecipe, readRecipeBytes } from '../store/recipe-io.js';
+import { isRemoteRecipe, readRecipe, readRecipeBytes, recipeName } from '../store/recipe-io.js';
 import { RecipeView } from '../blockdev/recipe-view.js';
 import { Overlay } from '../blockdev/overlay.js';
 import { LruKCache } from '../cache/lru-k.js';
@@ -22,7 +22,7 @@ interface ExportSpec {
 }
 
 function exportSpecs(positionals: string[], named: string[]): ExportSpec[] {
-  const out: ExportSpec[] = positionals.map((p) => ({ name: basename(p, extname(p)), recipe: p }));
+  const out: ExportSpec[] = positionals.map((p) => ({ name: recipeName(p) ?? basename(p, extname(p)), recipe: p }));
   for (const n of named) {
     const i = n.indexOf('=');
     if (i <= 0) throw new UsageError(`--export '${n}': expected NAME=RECIPE`);
@@ -61,9 +61,11 @@ export const serveCommand: Command = {
   name: 'serve',
   summary: 'serve recipes as NBD block devices, fetching chunks lazily',
   help: `Usage: smr serve RECIPE... --store STORE [options]
+       smr serve docker://REGISTRY/REPO:TAG [options]   (recipe artifact, chunks in REPO)
 
 Serves each recipe as an NBD export (named after the recipe file without its
-extension, or --export NAME=RECIPE). Chunks are fetched only when a client
+extension, a docker:// image after its repository's last part, or --export
+NAME=RECIPE). Chunks are fetched only when a client
 reads them, verified, and kept in a memory cache (LRU-K) and optionally a
 local disk cache. SIGTERM or SIGINT finishes in-flight requests and stops
 cleanly; clients that reconnect to a restarted server carry on.
@@ -128,7 +130,7 @@ ${securityOptions.help}
     const listen = values['no-tcp'] ? null : parseListen((values.listen as string | undefined) ?? '127.0.0.1:10809');
     if (!listen && !values.socket) throw new UsageError('--no-tcp needs --socket PATH');
 
-    const store = await openStore(requireStore(values, 'serve'), storeSettings(values));
+    const store = await openStore(requireStore(values, 'serve', specs.map((s) => s.recipe)), storeSettings(values));
     // A local store answers faster than read-ahead would help.
     const readAhead = readAheadOption ?? (store.remote ? 8 : 0);
     const memory = new LruKCache<Buffer>({ maxBytes: parseSize((values['cache-mem'] as string | undefined) ?? '256M', '--cache-mem') });
@@ -148,7 +150,7 @@ ${securityOptions.help}
       const view = new RecipeView(recipe, source, { readAhead });
       let overlay: Overlay | undefined;
       if (values.writable) {
-        const identity = Overlay.identityOf(/^(s3|https?):\/\//i.test(spec.recipe) ? await readRecipeBytes(spec.recipe, storeSettings(values)) : await readFile(spec.recipe));
+        const identity = Overlay.identityOf(isRemoteRecipe(spec.recipe) ? await readRecipeBytes(spec.recipe, storeSettings(values)) : await readFile(spec.recipe));
         overlay = await Overlay.open(values.overlay ? join(resolve(values.overlay as string), spec.name) : undefined, recipe.imageSize, identity);
         overlays.push(overlay);
       }

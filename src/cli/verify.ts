@@ -18,6 +18,7 @@ export const verifyCommand: Command = {
   name: 'verify',
   summary: 'check that a recipe\'s chunks are present, intact and (optionally) equal an image',
   help: `Usage: smr verify RECIPE --store STORE [--image RAW] [--reads N]
+       smr verify docker://REGISTRY/REPO:TAG [--image RAW] [--reads N]
 
 Checks every chunk: present in the store, decodable, matching its digest. With
 --image, the recipe's view must equal the raw image byte for byte, and N random
@@ -44,7 +45,7 @@ ${keyOption.help}
     const reads = values.reads !== undefined ? Number(values.reads) : values.image ? 1000 : 0;
     if (!Number.isSafeInteger(reads) || reads < 0) throw new UsageError(`--reads: '${values.reads}' is not a count`);
     const recipe = await readRecipe(positionals[0]!, { keyFile: values['key-file'] as string | undefined, ...storeSettings(values) });
-    const store = await openStore(requireStore(values, 'verify'), storeSettings(values));
+    const store = await openStore(requireStore(values, 'verify', positionals), storeSettings(values));
     // A remote store would be asked again for every random read: keep what
     // the first pass fetched (verified once, on arrival) in memory.
     const source = store.remote ? new TieredChunkSource(store, { memory: new LruKCache<Buffer>({ maxBytes: REMOTE_CACHE_BYTES }) }) : new StoreChunkSource(store);

@@ -32,6 +32,8 @@ export interface RegistryClientOptions {
   backoffMs?: number;
   /** Socket idle timeout (default 60 s). */
   timeoutMs?: number;
+  /** Ask for push as well as pull (a registry store that writes). */
+  push?: boolean;
 }
 
 export interface FetchedManifest {
@@ -40,11 +42,17 @@ export interface FetchedManifest {
   mediaType?: string;
 }
 
-interface SendOptions {
-  method?: 'GET' | 'HEAD';
+export interface SendOptions {
+  method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
   headers?: Record<string, string>;
-  /** Authenticate with the repository's pull scope (false for the token realm). */
+  body?: Buffer;
+  /** Authenticate with the client's scope (false for the token realm). */
   auth?: boolean;
+  /** A token scope other than the client's (a cross-repository mount also needs the source's pull). */
+  scope?: string;
+  /** Tries for this request (default: the client's). */
+  attempts?: number;
+  signal?: AbortSignal;
 }
 
 const RETRY_STATUS = (s: number) => s >= 500 || s === 429 || s === 408;
@@ -57,7 +65,7 @@ function isLoopback(host: string): boolean {
 
 
 /** Registry error bodies: {"errors":[{"code":"MANIFEST_UNKNOWN","message":"…"}]}. */
-async function errorDetail(res: HttpResponse): Promise<string> {
+export async function errorDetail(res: HttpResponse): Promise<string> {
   try {
     const body = JSON.parse((await readBody(res.body, 64 << 10)).toString('utf8')) as {
       errors?: Array<{ code?: string; message?: string }>;
@@ -73,10 +81,10 @@ export class RegistryClient {
   readonly ref: RegistryReference;
   /** "127.0.0.1:5000/fixtures/static" — how messages name the repository. */
   readonly target: string;
-  private readonly opts: Required<Omit<RegistryClientOptions, 'authFile'>>;
+  private readonly opts: Required<Omit<RegistryClientOptions, 'authFile' | 'push'>>;
   private readonly agents = new HttpAgents();
   private readonly auth: RegistryAuth;
-  private readonly scope: string;
+  readonly scope: string;
   private base: Promise<URL> | undefined;
   private tlsInsecure = false;
 
@@ -89,7 +97,7 @@ export class RegistryClient {
       backoffMs: opts.backoffMs ?? 250,
       timeoutMs: opts.timeoutMs ?? 60_000,
     };
-    this.scope = `repository:${ref.repository}:pull`;
+    this.scope = `repository:${ref.repository}:${opts.push ? 'pull,push' : 'pull'}`;
     const lookup = findCredentials(ref.domain, ref.repository, opts.authFile);
     this.auth = new RegistryAuth(this.target, lookup, (url, headers) => this.getSmall(url, headers));
   }
@@ -158,20 +166,21 @@ export class RegistryClient {
    * our Authorization on another host). Returns the first response whose
    * status is in `accept` (other statuses are the caller's to map, body unread).
    */
-  private async send(url: URL, so: SendOptions, what: string, accept: number[]): Promise<HttpResponse> {
-    const { attempts } = this.opts;
+  async send(url: URL, so: SendOptions, what: string, accept: number[]): Promise<HttpResponse> {
+    const attempts = so.attempts ?? this.opts.attempts;
+    const scope = so.scope ?? this.scope;
     let authRetried = false;
     let lastProblem = '';
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (attempt > 1) await sleep(backoffDelay(this.opts, attempt - 1));
       const headers: Record<string, string> = { ...so.headers };
-      const authorization = so.auth === false ? undefined : await this.auth.authorization(this.scope);
+      const authorization = so.auth === false ? undefined : await this.auth.authorization(scope);
       if (authorization) headers.authorization = authorization;
       let res: HttpResponse;
       try {
-        res = await this.follow(url, so.method ?? 'GET', headers);
+        res = await this.follow(url, so.method ?? 'GET', headers, so.body, so.signal);
       } catch (err) {
-        if (err instanceof SmrError) throw err;
+        if (err instanceof SmrError || so.signal?.aborted) throw err;
         if (isCertificateError(err)) throw this.tlsFailure(url.host, err);
         lastProblem = describeNetworkError(err);
         if (isTransientNetworkError(err)) continue;
@@ -180,7 +189,7 @@ export class RegistryClient {
       }
       if (res.status === 401 && so.auth !== false) {
         discardBody(res.body);
-        if (!authRetried && (await this.auth.retryAfter401(res.headers['www-authenticate'], this.scope, authorization))) {
+        if (!authRetried && (await this.auth.retryAfter401(res.headers['www-authenticate'], scope, authorization))) {
           authRetried = true;
           attempt--; // answering a challenge is not a failed attempt
           continue;
@@ -207,10 +216,10 @@ export class RegistryClient {
     throw new SmrError('CONNECTION_FAILED', `cannot reach registry ${url.host}: ${lastProblem} (${what}, ${attempts} attempts)`);
   }
 
-  private async follow(start: URL, method: string, headers: Record<string, string>): Promise<HttpResponse> {
+  private async follow(start: URL, method: string, headers: Record<string, string>, body?: Buffer, signal?: AbortSignal): Promise<HttpResponse> {
     let url = start;
     for (let hop = 0; ; hop++) {
-      const res = await httpRequest(url, { method, ...this.requestOptions(headers) });
+      const res = await httpRequest(url, { method, ...this.requestOptions(headers), ...(body ? { body } : {}), ...(signal ? { signal } : {}) });
       const location = res.headers.location;
       if (![301, 302, 303, 307, 308].includes(res.status) || !location) return res;
       discardBody(res.body);
@@ -231,7 +240,8 @@ export class RegistryClient {
     return { status: res.status, body: await readBody(res.body, 1 << 20) };
   }
 
-  private async v2(path: string): Promise<URL> {
+  /** A URL of this repository's API: v2('blobs/uploads/') → /v2/<repo>/blobs/uploads/. */
+  async v2(path: string): Promise<URL> {
     return new URL(`/v2/${this.ref.repository}/${path}`, await this.baseUrl());
   }
 

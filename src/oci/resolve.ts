@@ -4,7 +4,7 @@
 import type { Readable } from 'node:stream';
 import { SmrError } from '../util/errors.js';
 import { digestOf } from '../util/digest.js';
-import { manifestKind } from './media-types.js';
+import { OCI_MANIFEST, manifestKind } from './media-types.js';
 import {
   checkImageMediaTypes,
   configPlatform,
@@ -83,6 +83,7 @@ export async function resolveImage(
   const want = parsePlatform(platformOption ?? defaultPlatform());
   let doc = parseDocument(root.bytes, `manifest ${root.digest} of ${source.name}`, root.mediaType);
   let manifestDigest = root.digest;
+  let manifestDescriptor: Descriptor = { mediaType: root.mediaType ?? OCI_MANIFEST, digest: root.digest, size: root.bytes.length };
   let byIndex = false;
   let indexPlatform: Platform | undefined;
   if (doc.kind === 'index') {
@@ -95,13 +96,17 @@ export async function resolveImage(
       );
     }
     const what = `manifest ${picked.desc.digest} of ${source.name}`;
-    doc = parseDocument(await source.readManifest(picked.desc, what), what, picked.desc.mediaType);
+    const bytes = await source.readManifest(picked.desc, what);
+    doc = parseDocument(bytes, what, picked.desc.mediaType);
+    manifestDescriptor = { mediaType: picked.desc.mediaType, digest: picked.desc.digest, size: bytes.length };
     if (doc.kind !== 'manifest') throw new SmrError('INVALID_MANIFEST', `${what} is an index where a manifest was expected`);
     manifestDigest = picked.desc.digest;
     byIndex = picked.byIndex;
     indexPlatform = picked.desc.platform;
   }
   const manifest: ManifestJson = doc.manifest;
+  // The manifest names its own type where the source did not (a layout's index entry may not).
+  if (typeof manifest.mediaType === 'string') manifestDescriptor.mediaType = manifest.mediaType;
   const what = `manifest ${manifestDigest} of ${source.name}`;
   checkImageMediaTypes(manifest, what);
   const configBytes = await source.readConfig(manifest.config, `config ${manifest.config.digest} of ${source.name}`);
@@ -120,6 +125,7 @@ export async function resolveImage(
     source,
     reference,
     manifestDigest,
+    manifestDescriptor,
     manifest,
     config,
     configDigest: manifest.config.digest,
@@ -132,6 +138,7 @@ interface ResolvedParts {
   source: ImageSource;
   reference: string;
   manifestDigest: string;
+  manifestDescriptor: Descriptor;
   manifest: ManifestJson;
   config: ImageConfig;
   configDigest: string;
@@ -144,6 +151,7 @@ function makeResolvedImage(p: ResolvedParts): ResolvedImage {
   return {
     reference: p.reference,
     manifestDigest: p.manifestDigest,
+    manifestDescriptor: p.manifestDescriptor,
     manifest: p.manifest,
     configDigest: p.configDigest,
     config: p.config,

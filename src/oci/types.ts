@@ -43,6 +43,8 @@ export interface ResolvedImage {
   reference: string;
   /** Digest of the platform manifest (not of an index). */
   manifestDigest: string;
+  /** The platform manifest as a descriptor (the subject of artifacts about this image). */
+  manifestDescriptor: Descriptor;
   manifest: { config: Descriptor; layers: Descriptor[]; [k: string]: unknown };
   configDigest: string;
   config: ImageConfig;

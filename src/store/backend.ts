@@ -7,6 +7,10 @@ export interface StoreOptions extends RemoteReadOptions {
   s3Endpoint?: string;
   /** AWS profile (else AWS_PROFILE, else the default chain). */
   profile?: string;
+  /** docker config.json for registry stores (default: ~/.docker/config.json, DOCKER_CONFIG). */
+  registryAuthFile?: string;
+  /** Allow plain HTTP / unchecked TLS to a registry (always allowed on loopback). */
+  registryInsecure?: boolean;
 }
 
 export interface StoreBackend {

@@ -4,6 +4,7 @@ import { SmrError } from '../util/errors.js';
 import type { StoreBackend, StoreOptions } from './backend.js';
 import { dirBackend } from './dir/backend.js';
 import { httpBackend } from './http/backend.js';
+import { registryBackend } from './registry/backend.js';
 import { s3Backend } from './s3/backend.js';
 import type { AnyStore, ChunkCollector, ChunkReader, ChunkWriter } from './types.js';
 
@@ -17,6 +18,7 @@ const BACKENDS: Record<string, StoreBackend> = {
   s3: s3Backend,
   http: httpBackend,
   https: httpBackend,
+  docker: registryBackend,
 };
 
 // Two letters or more, so that a Windows drive ("C:") is never taken for one.
@@ -26,7 +28,7 @@ function supported(): string {
   return [...new Set(Object.values(BACKENDS).map((b) => b.forms))].join(', ');
 }
 
-/** Any store, for reading: dir:PATH or PATH, s3://BUCKET[/PREFIX], http(s)://BASE. */
+/** Any store, for reading: dir:PATH or PATH, s3://BUCKET[/PREFIX], http(s)://BASE, docker://REGISTRY/REPO. */
 export async function openStore(uri: string, opts: StoreOptions = {}): Promise<AnyStore> {
   const scheme = SCHEME.exec(uri)?.[1]?.toLowerCase();
   const backend = scheme === undefined ? dirBackend : BACKENDS[scheme];
@@ -39,7 +41,7 @@ export async function openWritableStore(uri: string, opts: StoreOptions = {}): P
   const store = await openStore(uri, opts);
   if (typeof store.put !== 'function') {
     await store.close?.();
-    throw new SmrError('STORE_READ_ONLY', `store '${uri}' is read-only; write to a dir: or s3:// store`);
+    throw new SmrError('STORE_READ_ONLY', `store '${uri}' is read-only; write to a dir:, s3:// or docker:// store`);
   }
   return store as ChunkReader & ChunkWriter;
 }

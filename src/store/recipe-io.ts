@@ -1,5 +1,7 @@
-// Recipes where the chunks are: a local path, s3://BUCKET/KEY or an
-// http(s):// URL, for every command that reads or writes one.
+// Recipes where the chunks are: a local path, s3://BUCKET/KEY, an
+// http(s):// URL, or docker://REGISTRY/REPO[:TAG|@DIGEST] (an image whose
+// recipe artifact the registry holds), for every command that reads or
+// writes one.
 import { resolve } from 'node:path';
 import { MAX_RECIPE_BYTES, readRecipeFile, recipeBytes, recipeFromBytes, writeRecipeFile } from '../chunk/recipe.js';
 import type { Recipe } from '../chunk/types.js';
@@ -8,6 +10,12 @@ import { DEFAULT_RETRY, withRetries } from '../util/retry.js';
 import type { StoreOptions } from './backend.js';
 import { isRetryableNetworkError, isRetryableStatus } from './remote/http-status.js';
 import { getS3Object, putS3Object } from './s3/s3-object.js';
+import { RegistryClient } from '../oci/registry-client.js';
+import type { Descriptor } from '../oci/index.js';
+import { fetchRecipeArtifact, manifestDescriptor, pushRecipeArtifact, type PushedRecipe } from './registry/recipe-artifact.js';
+import { RegistryStore } from './registry/registry-store.js';
+import { isRegistryUri, parseRegistryRecipeUri, repositoryUri } from './registry/registry-uri.js';
+import type { AnyStore } from './types.js';
 
 const isS3 = (uri: string) => uri.startsWith('s3://');
 const isHttp = (uri: string) => /^https?:\/\//i.test(uri);
@@ -42,18 +50,47 @@ async function getHttp(uri: string): Promise<Buffer> {
 
 /** The bytes of a recipe by path or URI (for identities such as the overlay's). */
 export async function readRecipeBytes(uri: string, opts: StoreOptions = {}): Promise<Buffer> {
+  if (isRegistryUri(uri)) return readRegistryRecipe(uri, opts);
   if (isS3(uri)) return getS3Object(uri, { endpoint: opts.s3Endpoint, profile: opts.profile }, MAX_RECIPE_BYTES);
   if (isHttp(uri)) return getHttp(uri);
   throw new SmrError('USAGE', `'${uri}' is a local path: read it with readRecipeFile`);
 }
 
+async function readRegistryRecipe(uri: string, opts: StoreOptions): Promise<Buffer> {
+  const client = new RegistryClient(parseRegistryRecipeUri(uri), {
+    ...(opts.registryAuthFile !== undefined ? { authFile: opts.registryAuthFile } : {}),
+    ...(opts.registryInsecure !== undefined ? { insecure: opts.registryInsecure } : {}),
+  });
+  try {
+    return (await fetchRecipeArtifact(client, client.ref, uri)).bytes;
+  } finally {
+    client.close();
+  }
+}
+
+/** Whether a recipe argument is read from elsewhere than a local file. */
+export function isRemoteRecipe(uri: string): boolean {
+  return isS3(uri) || isHttp(uri) || isRegistryUri(uri);
+}
+
+/** The store a recipe argument implies: a registry image's chunks are blobs of its repository. */
+export function impliedStore(uri: string): string | undefined {
+  return isRegistryUri(uri) ? repositoryUri(parseRegistryRecipeUri(uri)) : undefined;
+}
+
+/** A short name for a recipe where its path gives none (a registry image: the repository's last part). */
+export function recipeName(uri: string): string | undefined {
+  return isRegistryUri(uri) ? parseRegistryRecipeUri(uri).repository.split('/').pop() : undefined;
+}
+
 export async function readRecipe(uri: string, opts: StoreOptions & { keyFile?: string } = {}): Promise<Recipe> {
-  if (!isS3(uri) && !isHttp(uri)) return readRecipeFile(uri, opts);
+  if (!isRemoteRecipe(uri)) return readRecipeFile(uri, opts);
   return recipeFromBytes(await readRecipeBytes(uri, opts), uri, opts);
 }
 
 /** Refuses a recipe destination that cannot be written, before any work is done. */
 export function checkRecipeTarget(uri: string): void {
+  if (isRegistryUri(uri)) throw new SmrError('USAGE', `-o ${uri}: a registry gets its recipe from --store docker://REGISTRY/REPO (pushed with the chunks); -o takes a path or s3://BUCKET/KEY`);
   if (isHttp(uri)) throw new SmrError('USAGE', `cannot write a recipe to ${uri}: http(s) is read-only; give a path or s3://BUCKET/KEY`);
   if (isS3(uri) && !/^s3:\/\/[^/]+\/.*[^/]$/.test(uri)) throw new SmrError('USAGE', `'${uri}' is not an S3 object (s3://BUCKET/KEY)`);
 }
@@ -63,4 +100,27 @@ export async function writeRecipe(uri: string, recipe: Recipe, opts: StoreOption
   checkRecipeTarget(uri);
   if (isS3(uri)) return putS3Object(uri, recipeBytes(recipe, opts), { endpoint: opts.s3Endpoint, profile: opts.profile });
   return writeRecipeFile(resolve(uri), recipe, opts);
+}
+
+/**
+ * A registry store gets the recipe as an artifact of the source image
+ * (`subject`); other stores keep recipes where -o says. Returns what was
+ * pushed, or undefined for stores that take no recipe.
+ */
+export async function pushRecipeToStore(store: AnyStore, recipe: Recipe, opts: { key?: Buffer; subject?: Descriptor }): Promise<PushedRecipe | undefined> {
+  if (!(store instanceof RegistryStore)) return undefined;
+  // Without the image at hand (copy), the subject is the source manifest if this repository holds it.
+  const digest = recipe.source.manifestDigest;
+  const subject = opts.subject ?? (digest ? await manifestDescriptor(store.client, digest) : undefined);
+  return pushRecipeArtifact(store.client, store.ref, recipeBytes(recipe, opts), recipe, subject);
+}
+
+/** Between two repositories of one registry, chunks the source has are mounted, not uploaded. */
+export function linkRegistryStores(from: AnyStore, to: AnyStore): void {
+  if (from instanceof RegistryStore && to instanceof RegistryStore && from.ref.domain === to.ref.domain) to.addMountSource(from.ref.repository);
+}
+
+/** Stores that hold their recipes themselves, so -o is optional. */
+export function storeTakesRecipes(storeUri: string): boolean {
+  return isRegistryUri(storeUri);
 }

@@ -16,6 +16,8 @@ export interface HttpRequestOptions {
   /** Skip TLS certificate checks (only for registries the user marked insecure). */
   tlsInsecure?: boolean;
   agents?: HttpAgents;
+  /** Aborts the request (and its body) when it fires. */
+  signal?: AbortSignal;
 }
 
 export interface HttpResponse {
@@ -54,6 +56,7 @@ export function httpRequest(url: URL, opts: HttpRequestOptions = {}): Promise<Ht
       headers,
       agent,
       rejectUnauthorized: !opts.tlsInsecure,
+      ...(opts.signal ? { signal: opts.signal } : {}),
     };
     const req = (isHttps ? https : http).request(url, requestOptions, (res) => {
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url });

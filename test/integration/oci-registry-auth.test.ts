@@ -5,12 +5,14 @@
 // WWW-Authenticate → token → request flow runs against the real thing.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes, sign, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openImage } from '../../src/oci/index.js';
+import { openStore } from '../../src/store/index.js';
+import type { RegistryStore } from '../../src/store/registry/registry-store.js';
 import { SmrError } from '../../src/util/errors.js';
 import { fixtureLayout, fixturesJson, skipWithoutFixtures } from '../helpers/fixtures.js';
 import {
@@ -239,6 +241,33 @@ describe('registry authentication (real docker-registry)', { skip }, () => {
       await img.close();
       const mine = tokens.requests.slice(before);
       assert.deepEqual(mine, [{ scope: ['repository:fixtures/static:pull'], service, user: USER }]);
+    });
+
+    it('a registry store asks for pull,push to write, and for the source\'s pull too to mount a blob from it', async () => {
+      const dir = await mkdtemp(join(work, 'tok-store-'));
+      const authFile = await writeDockerConfig(dir, { [reg.host]: { username: USER, password: PASSWORD } });
+      const store = (await openStore(`docker://${reg.host}/fixtures/chunks`, { registryAuthFile: authFile })) as RegistryStore;
+      try {
+        const before = tokens.requests.length;
+        // A chunk new to the registry: uploaded.
+        const fresh = randomBytes(4096);
+        const freshName = createHash('sha256').update(fresh).digest('hex');
+        assert.equal(await store.put(freshName, fresh), true);
+        assert.deepEqual(await store.get(freshName), fresh);
+        // The static image's config is a blob of fixtures/static: mounted, not uploaded.
+        store.addMountSource('fixtures/static');
+        const blob = (digest: string) => join(fixtureLayout('static'), 'blobs', 'sha256', digest.replace('sha256:', ''));
+        const manifest = JSON.parse(await readFile(blob(STATIC_DIGEST()), 'utf8')) as { config: { digest: string } };
+        const hex = manifest.config.digest.replace('sha256:', '');
+        const config = await readFile(blob(hex));
+        assert.equal(await store.put(hex, config), true);
+        assert.equal(store.mounted, 1);
+        const scopes = tokens.requests.slice(before).map((r) => r.scope.join(' '));
+        assert.ok(scopes.includes('repository:fixtures/chunks:pull,push'), scopes.join('; '));
+        assert.ok(scopes.includes('repository:fixtures/chunks:pull,push repository:fixtures/static:pull'), scopes.join('; '));
+      } finally {
+        await store.close();
+      }
     });
   });
 });

@@ -13,6 +13,7 @@ import { DirStore } from '../../src/store/dir/dir-store.js';
 import { openStore, type ChunkStore } from '../../src/store/index.js';
 import { testS3Client } from '../helpers/services/s3.js';
 import { useService } from '../helpers/services/service.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { storeContract } from '../helpers/store-contract.js';
 import { tempDir, testChunks } from '../helpers/store-chunks.js';
 
@@ -90,5 +91,39 @@ describe('gc on S3: re-use and crash recovery', () => {
     assert.deepEqual(await store.get(crashed!.name), crashed!.data);
     await store.close?.();
     client.destroy();
+  });
+});
+
+describe('S3 writers check existence by listing a fan-out folder', () => {
+  it('new chunks cost a listing per folder and no HEAD; re-used ones one HEAD each (the check against gc)', async () => {
+    Object.assign(process.env, s3.env);
+    const client = testS3Client(s3.env);
+    const bucket = `list-${randomUUID()}`;
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    client.destroy();
+    const proxy = await startFaultProxy(s3.env.AWS_ENDPOINT_URL as string);
+    const seen = { heads: 0, lists: 0 };
+    proxy.setPlan((_n, req) => {
+      if (req.method === 'HEAD' && !/\/p\/?$|^\/[^/]+\/?$/.test(req.url ?? '')) seen.heads++;
+      if (req.method === 'GET' && /list-type=2/.test(req.url ?? '')) seen.lists++;
+      return 'pass';
+    });
+    try {
+      const chunks = testChunks(randomUUID(), 40, 1000);
+      const folders = new Set(chunks.map((c) => c.name.slice(0, 2))).size;
+      const first = (await openStore(`s3://${bucket}/p`, { ...quick, s3Endpoint: proxy.url })) as ChunkStore;
+      for (const c of chunks) assert.equal(await first.put(c.name, c.data), true);
+      await first.close?.();
+      assert.equal(seen.lists, folders);
+      assert.equal(seen.heads, 0, 'no HEAD for chunks a listing says are missing');
+      seen.heads = seen.lists = 0;
+      const second = (await openStore(`s3://${bucket}/p`, { ...quick, s3Endpoint: proxy.url })) as ChunkStore;
+      for (const c of chunks) assert.equal(await second.put(c.name, c.data), false);
+      await second.close?.();
+      assert.equal(seen.lists, folders);
+      assert.equal(seen.heads, chunks.length, 'one HEAD per re-used chunk, after recording its use');
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -7,6 +7,8 @@
 // too). A single PUT is atomic on S3: an interrupted upload leaves nothing,
 // so no object under a chunk's name ever holds other bytes than its digest
 // says. A 200 means durable, so flush has nothing to wait for.
+// A writer's existence checks list a fan-out folder where that is cheaper
+// than a HEAD per chunk (prefix-listing.ts); has() is always a HEAD.
 // Reading goes through RemoteReader (timeouts, retries, hedging, digests).
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -17,6 +19,7 @@ import { RemoteReader, type RemoteReadOptions } from '../remote/remote-reader.js
 import type { ChunkCollector, ChunkInfo, ChunkReader, ChunkWriter } from '../types.js';
 import { S3Collector, usesKey } from './s3-collector.js';
 import { fatalS3Error, isRetryableS3Error, s3Failure, statusOf } from './s3-errors.js';
+import { PrefixListing } from './prefix-listing.js';
 import { s3Key, type S3Location } from './s3-uri.js';
 
 function isNotFound(err: unknown): boolean {
@@ -32,6 +35,7 @@ export class S3Store implements ChunkReader, ChunkWriter, ChunkCollector {
   private readonly timeoutMs: number;
   private bucketChecked: Promise<void> | null = null;
   private readonly collector: S3Collector;
+  readonly listing: PrefixListing;
 
   constructor(
     private readonly client: S3Client,
@@ -43,6 +47,7 @@ export class S3Store implements ChunkReader, ChunkWriter, ChunkCollector {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.reader = new RemoteReader(this.description, (name, signal) => this.fetchChunk(name, signal), (e) => this.retryable(e), opts);
     this.collector = new S3Collector(client, loc, (what, call) => this.withRetries(what, call));
+    this.listing = new PrefixListing(client, loc, (what, call) => this.withRetries(what, call));
   }
 
   private key(name: string): string {
@@ -97,6 +102,7 @@ export class S3Store implements ChunkReader, ChunkWriter, ChunkCollector {
     return this.reader.get(checkChunkName(name));
   }
 
+  /** A HEAD now: whether the chunk is there at this moment. */
   async has(name: string): Promise<boolean> {
     const key = this.key(name);
     await this.checkBucket();
@@ -116,8 +122,10 @@ export class S3Store implements ChunkReader, ChunkWriter, ChunkCollector {
     if (createHash('sha256').update(data).digest('hex') !== name) {
       throw new SmrError('CHUNK_CORRUPT', `refusing to store ${key}: the bytes do not match the chunk name`);
     }
-    if (await this.has(name)) {
-      // Re-used: record the use, then make sure a gc did not take it meanwhile (s3-collector.ts).
+    await this.checkBucket();
+    // The writer's existence check: from a folder listing when cheaper, else a HEAD.
+    if ((await this.listing.has(name)) ?? (await this.has(name))) {
+      // Re-used: record the use, then make sure (a HEAD, not the listing) a gc did not take it meanwhile (s3-collector.ts).
       await this.recordUse(name);
       if (await this.has(name)) return false;
     }
@@ -133,6 +141,7 @@ export class S3Store implements ChunkReader, ChunkWriter, ChunkCollector {
         throw new SmrError('CHUNK_CORRUPT', `${this.description}: the server stored ${key} with ETag ${etag}, not the MD5 of what was sent`);
       }
     });
+    this.listing.added(name);
     return true;
   }
 
