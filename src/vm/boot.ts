@@ -102,9 +102,14 @@ const ms = (s: number) => Math.round(s * 1000);
 /** How long a guest may take to sync and power off after the command ended. */
 const POWER_OFF_GRACE_S = 30;
 
+/** QEMU on PATH, or a one-line error naming the package to install. */
+export function checkQemu(): void {
+  if (!onPath(QEMU)) throw missingTool(QEMU);
+}
+
 export async function boot(opts: BootOptions): Promise<BootResult> {
   checkNbdUrl(opts.disk);
-  if (!onPath(QEMU)) throw missingTool(QEMU);
+  checkQemu();
   const log = opts.onLog ?? (() => {});
   const guest = await prepareGuest({ ...opts, log });
   const cache = vmCacheDir(opts.cacheDir);
