@@ -157,6 +157,14 @@ async function runRun(argv: string[]): Promise<number> {
 
     // --- resolve (and convert on first use) ---
     const t0 = performance.now();
+    const overrides = {
+      command,
+      entrypoint: values.entrypoint as string | undefined,
+      env: (values.env as string[] | undefined) ?? [],
+      workdir: values.workdir as string | undefined,
+      user: values.user as string | undefined,
+      hostname: values.hostname as string | undefined,
+    };
     let store: string;
     let recipePath: string;
     let config;
@@ -172,6 +180,7 @@ async function runRun(argv: string[]): Promise<number> {
         cacheDir: values['blob-cache'] as string | undefined,
         insecure: Boolean(values.insecure),
         authFile: values['auth-file'] as string | undefined,
+        check: (c) => containerRequest(containerDefaults(c), overrides),
         log: info,
       });
       if (image.converted) {
@@ -182,14 +191,7 @@ async function runRun(argv: string[]): Promise<number> {
       recipePath = image.recipePath;
       config = image.config;
     }
-    const request = containerRequest(containerDefaults(config), {
-      command,
-      entrypoint: values.entrypoint as string | undefined,
-      env: (values.env as string[] | undefined) ?? [],
-      workdir: values.workdir as string | undefined,
-      user: values.user as string | undefined,
-      hostname: values.hostname as string | undefined,
-    });
+    const request = containerRequest(containerDefaults(config), overrides);
     const resolveMs = performance.now() - t0;
     if (abort.signal.aborted) return STATUS_ABORTED;
 
@@ -213,6 +215,7 @@ async function runRun(argv: string[]): Promise<number> {
     const r: BootResult = await boot({
       disk: `nbd+unix:///${name}?socket=${socket}`,
       request: { ...request, writable: true, timeoutSeconds: timeout, stdin: values.interactive ? 'console' : 'null' },
+      stdin: values.interactive ? process.stdin : undefined,
       memoryMiB,
       cpus,
       accel: accel as AccelChoice,

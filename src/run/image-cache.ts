@@ -44,6 +44,8 @@ export interface PreparedImage {
 
 export interface PrepareImageOptions extends OpenImageOptions {
   cache: RunCacheLayout;
+  /** Sees the image config before any conversion (so bad input fails before work). */
+  check?: (config: ImageConfig) => void;
   log?: (line: string) => void;
 }
 
@@ -59,6 +61,7 @@ export async function prepareImage(reference: string, opts: PrepareImageOptions)
   const image = await openImage(reference, opts);
   try {
     checkGuestPlatform(reference, image.platform);
+    opts.check?.(image.config);
     const platform = formatPlatform(image.platform).replace(/\//g, '-');
     const recipePath = join(opts.cache.recipes, `${image.manifestDigest.replace(/^sha256:/, '')}-${platform}.recipe`);
     const prepared: PreparedImage = { recipePath, manifestDigest: image.manifestDigest, platform: image.platform, config: image.config };

@@ -59,6 +59,8 @@ export interface BootOptions extends PrepareOptions {
   accel?: AccelChoice;
   /** Kernel and init messages to onLog, kernel log level 7. */
   verbose?: boolean;
+  /** The command's stdin (request.stdin 'console'): sent to the console once the command runs; its end is an end of file. */
+  stdin?: NodeJS.ReadableStream;
   /** The command's output (stdout and stderr merged, as on a console). */
   onOutput?: (data: Buffer) => void;
   /** Lines outside the command's output, when verbose, and notices. */
@@ -99,6 +101,28 @@ export function checkNbdUrl(url: string): void {
 
 const ms = (s: number) => Math.round(s * 1000);
 
+/**
+ * Host stdin to the guest console, whose line discipline is canonical with
+ * echo off (request.ts): an end of file is ^D, twice after an unterminated
+ * line (the first only hands the partial line over).
+ */
+function forwardInput(from: NodeJS.ReadableStream, to: NodeJS.WritableStream): () => void {
+  let last = 0x0a;
+  const onData = (d: Buffer) => {
+    if (d.length) last = d[d.length - 1]!;
+    to.write(d);
+  };
+  const onEnd = () => to.write(last === 0x0a ? '\x04' : '\x04\x04');
+  from.on('data', onData);
+  from.on('end', onEnd);
+  // Once the VM is gone, a terminal's stdin must not keep this process alive.
+  return () => {
+    from.off('data', onData);
+    from.off('end', onEnd);
+    from.pause();
+  };
+}
+
 /** How long a guest may take to sync and power off after the command ended. */
 const POWER_OFF_GRACE_S = 30;
 
@@ -129,6 +153,7 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
     const t0 = performance.now();
     let commandTimer: NodeJS.Timeout | undefined;
     let offTimer: NodeJS.Timeout | undefined;
+    let stopInput: (() => void) | undefined;
     const q = startQemu(args, (d) => {
       const started = reader.markers.start !== undefined;
       const ended = reader.markers.exit !== undefined;
@@ -147,8 +172,9 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
         // The guest kills the command at its timeout; this only catches a guest that stops answering.
         const t = opts.request.timeoutSeconds;
         if (t) commandTimer = setTimeout(() => q.kill('timeout'), (t + 30) * 1000);
+        if (opts.stdin && q.input) stopInput = forwardInput(opts.stdin, q.input);
       }
-    });
+    }, { input: Boolean(opts.stdin) });
     const bootTimer = setTimeout(() => q.kill('boot timeout'), (opts.bootTimeoutSeconds ?? 300) * 1000);
     const onAbort = () => q.kill('aborted');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -156,6 +182,7 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
       clearTimeout(bootTimer);
       clearTimeout(commandTimer);
       clearTimeout(offTimer);
+      stopInput?.();
       opts.signal?.removeEventListener('abort', onAbort);
     });
     reader.end();

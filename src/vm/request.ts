@@ -81,7 +81,10 @@ export function encodeRequest(req: GuestRequest, boot: BootSettings): EncodedReq
     '/bin/busybox nsenter -F "-r$R" "-w$R$SMR_CWD" -S "$uid" -G "$gid" --',
     ...req.argv.map(shellQuote),
   ].join(' ');
-  const text = `${vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n')}\nsmr_exec() {\n    ${exec}\n}\n`;
+  // With the console as stdin, its echo goes off now (init sources this
+  // before the command starts), or the input would come back as output.
+  const stty = req.stdin === 'console' ? '/bin/busybox stty -echo 2>/dev/null\n' : '';
+  const text = `${vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n')}\n${stty}smr_exec() {\n    ${exec}\n}\n`;
   const cpio = writeCpio(
     [
       { type: 'dir', name: 'smr' },
