@@ -68,6 +68,11 @@ Options:
       --cache-mem SIZE   memory cache of chunks (default 256M)
       --vm-cache DIR     guest kernel and initramfs (default
                          ~/.cache/stream-my-root/vm, or $SMR_VM_CACHE)
+      --kernel FILE      boot this kernel instead of Debian's (it needs
+                         virtio-mmio, virtio-blk and ext4 built in, or as
+                         modules in --initrd)
+      --initrd FILE      an initramfs of one's own; it must run smr's /init
+                         protocol (see src/vm/init-script.ts)
   -s, --store STORE      SOURCE is a recipe whose chunks are in STORE
 ${keyOption.help}
       --platform OS/ARCH[/VARIANT]  which image of a multi-platform index
@@ -119,6 +124,8 @@ async function runRun(argv: string[]): Promise<number> {
     'chunk-cache-size': { type: 'string' },
     'cache-mem': { type: 'string' },
     'vm-cache': { type: 'string' },
+    kernel: { type: 'string' },
+    initrd: { type: 'string' },
     store: { type: 'string', short: 's' },
     platform: { type: 'string' },
     insecure: { type: 'boolean' },
@@ -153,7 +160,8 @@ async function runRun(argv: string[]): Promise<number> {
   try {
     // What the host needs, before any conversion work.
     checkQemu();
-    await prepareGuest({ cacheDir: vmCache, log: info });
+    if (values.initrd && !values.kernel) throw new UsageError('--initrd needs --kernel');
+    if (!values.kernel || !values.initrd) await prepareGuest({ cacheDir: vmCache, log: info });
 
     // --- resolve (and convert on first use) ---
     const t0 = performance.now();
@@ -220,6 +228,8 @@ async function runRun(argv: string[]): Promise<number> {
       cpus,
       accel: accel as AccelChoice,
       cacheDir: vmCache,
+      kernelFile: values.kernel as string | undefined,
+      initrdFile: values.initrd as string | undefined,
       verbose,
       onOutput: (d) => process.stdout.write(d),
       onLog: (line) => process.stderr.write(`${line}\n`),

@@ -1,9 +1,10 @@
 // Booting a guest from an NBD export and running one command in it: the
 // cached kernel + initramfs, the request appended as a second archive, the
 // accelerator chosen, the console read, and the result with phase timings.
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SmrError } from '../util/errors.js';
 import { chooseAccel, type AccelChoice } from './accel.js';
 import { vmCacheDir } from './cache-dir.js';
@@ -53,6 +54,10 @@ export async function prepareGuest(opts: PrepareOptions = {}): Promise<Guest> {
 export interface BootOptions extends PrepareOptions {
   /** nbd://HOST:PORT/EXPORT or nbd+unix:///EXPORT?socket=PATH */
   disk: string;
+  /** A kernel of one's own instead of Debian's (it needs virtio-mmio, virtio-blk and ext4, built in or as modules of initrdFile). */
+  kernelFile?: string;
+  /** An initramfs of one's own instead of ours; it must speak our /init's protocol (init-script.ts). */
+  initrdFile?: string;
   request: GuestRequest;
   memoryMiB?: number;
   cpus?: number;
@@ -135,17 +140,28 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
   checkNbdUrl(opts.disk);
   checkQemu();
   const log = opts.onLog ?? (() => {});
-  const guest = await prepareGuest({ ...opts, log });
   const cache = vmCacheDir(opts.cacheDir);
-  const accel = await chooseAccel(opts.accel ?? 'auto', cache, { id: `${guest.kernel.package} ${guest.initramfs.path}`, kernel: guest.bootImage, initramfs: guest.initramfs.path }, log);
+  let kernel = opts.kernelFile && resolve(opts.kernelFile);
+  let initramfs = opts.initrdFile && resolve(opts.initrdFile);
+  let id = `${kernel} ${initramfs}`;
+  if (!kernel || !initramfs) {
+    const guest = await prepareGuest({ ...opts, log });
+    id = `${kernel ?? guest.kernel.package} ${initramfs ?? guest.initramfs.path}`;
+    kernel ??= guest.bootImage;
+    initramfs ??= guest.initramfs.path;
+  } else {
+    await ensureCacheDir(cache);
+  }
+  for (const f of [kernel, initramfs]) if (!existsSync(f)) throw new SmrError('USAGE', `${f} does not exist`);
+  const accel = await chooseAccel(opts.accel ?? 'auto', cache, { id, kernel, initramfs }, log);
   const verbose = Boolean(opts.verbose);
   const req = encodeRequest(opts.request, { mode: 'run', bus: 'mmio', verbose });
 
   const dir = await mkdtemp(join(tmpdir(), 'smr-boot-'));
   try {
     const initrd = join(dir, 'initrd.cpio');
-    await writeFile(initrd, Buffer.concat([await readFile(guest.initramfs.path), req.cpio]));
-    const args = qemuArgs({ accel, kernel: guest.bootImage, initrd, disk: opts.disk, writable: opts.request.writable, memoryMiB: opts.memoryMiB ?? 512, cpus: opts.cpus ?? 1, verbose });
+    await writeFile(initrd, Buffer.concat([await readFile(initramfs), req.cpio]));
+    const args = qemuArgs({ accel, kernel, initrd, disk: opts.disk, writable: opts.request.writable, memoryMiB: opts.memoryMiB ?? 512, cpus: opts.cpus ?? 1, verbose });
     if (verbose) log(`${QEMU} ${args.map((a) => (/[\s,']/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
     if (opts.signal?.aborted) return { outcome: 'aborted', status: STATUS_ABORTED, accel, timings: { wallMs: 0 } };
 
