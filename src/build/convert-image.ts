@@ -6,7 +6,7 @@ import type { Recipe } from '../chunk/types.js';
 import { formatPlatform } from '../oci/index.js';
 import type { ProgressSink, ResolvedImage } from '../oci/types.js';
 import { ChunkSink } from '../sink/chunk-sink.js';
-import type { ChunkStore } from '../store/index.js';
+import type { ChunkWriter } from '../store/index.js';
 import { buildImage, type BuildOptions } from './build-image.js';
 
 export interface Converted {
@@ -15,7 +15,7 @@ export interface Converted {
 }
 
 /** Builds IMAGE into STORE; the chunks are durable (flushed) when this returns. */
-export async function convertImage(image: ResolvedImage, store: ChunkStore, chunking: ChunkerOptions, layout: Pick<BuildOptions, 'sizeBytes' | 'hidden'> = {}, progress?: ProgressSink): Promise<Converted> {
+export async function convertImage(image: ResolvedImage, store: ChunkWriter, chunking: ChunkerOptions, layout: Pick<BuildOptions, 'sizeBytes' | 'hidden'> = {}, progress?: ProgressSink): Promise<Converted> {
   const chunker = new Chunker(store, chunking);
   const sink = new ChunkSink(chunker);
   await buildImage(image, sink, { ...layout, progress });

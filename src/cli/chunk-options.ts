@@ -1,15 +1,37 @@
 // Options shared by the commands that write or read chunked images.
-import { defaultCompression } from '../chunk/codec.js';
+import { DEFAULT_COMPRESSION } from '../chunk/codec.js';
 import { loadKeyFile, parseSalt } from '../chunk/keys.js';
 import { checkChunkSize } from '../chunk/chunker.js';
 import type { Compression, Encryption } from '../chunk/types.js';
 import { DEFAULT_CHUNK_SIZE } from '../chunk/types.js';
+import type { StoreOptions } from '../store/index.js';
 import { parseSize, UsageError, type Options } from './args.js';
 
-export const storeOption = {
-  spec: { store: { type: 'string', short: 's' } } satisfies Options,
-  help: `  -s, --store STORE      the chunk store: a directory (dir:PATH or PATH)`,
+/** Where remote stores and recipes are (S3 settings beyond the environment). */
+export const remoteOption = {
+  spec: { 's3-endpoint': { type: 'string' }, profile: { type: 'string' }, hedge: { type: 'string' } } satisfies Options,
+  help: `      --s3-endpoint URL  S3-compatible server (default: AWS_ENDPOINT_URL)
+      --profile NAME     AWS profile (default: AWS_PROFILE)
+      --hedge auto|off|MS  a second request for a chunk read slower than this
+                         (default auto: the store's recent p95)`,
 };
+
+export const storeOption = {
+  spec: { store: { type: 'string', short: 's' }, ...remoteOption.spec } satisfies Options,
+  help: `  -s, --store STORE      the chunk store: a directory (dir:PATH or PATH),
+                         s3://BUCKET[/PREFIX], or http(s)://BASE (read-only)
+${remoteOption.help}`,
+};
+
+/** Store options from the command line (--s3-endpoint, --profile). */
+export function storeSettings(values: Record<string, unknown>): StoreOptions {
+  const h = values.hedge as string | undefined;
+  let hedge: StoreOptions['hedge'];
+  if (h === undefined || h === 'auto' || h === 'off') hedge = h;
+  else if (/^\d+$/.test(h) && Number(h) <= 600_000) hedge = Number(h);
+  else throw new UsageError(`--hedge: '${h}' is not auto, off or a number of milliseconds`);
+  return { s3Endpoint: values['s3-endpoint'] as string | undefined, profile: values.profile as string | undefined, hedge };
+}
 
 export const keyOption = {
   spec: { 'key-file': { type: 'string', short: 'k' } } satisfies Options,
@@ -24,7 +46,7 @@ export const writeOptions = {
     salt: { type: 'string' },
   } satisfies Options,
   help: `      --chunk-size SIZE  64K to 4M, a power of two (default 512K)
-      --compression C    zstd, gzip or none (default: zstd when available)
+      --compression C    zstd, gzip or none (default: zstd)
       --encrypt          convergent encryption of chunks (needs --key-file,
                          which encrypts the recipe)
       --salt TEXT        tenant salt mixed into chunk keys: tenants with
@@ -47,7 +69,7 @@ export interface WriteSettings {
 
 export async function writeSettings(values: Record<string, unknown>): Promise<WriteSettings> {
   const chunkSize = values['chunk-size'] !== undefined ? checkChunkSize(parseSize(values['chunk-size'] as string, '--chunk-size')) : DEFAULT_CHUNK_SIZE;
-  const c = (values.compression as string | undefined) ?? defaultCompression();
+  const c = (values.compression as string | undefined) ?? DEFAULT_COMPRESSION;
   if (c !== 'zstd' && c !== 'gzip' && c !== 'none') throw new UsageError(`--compression: '${c}' is not one of zstd, gzip, none`);
   const encrypt = Boolean(values.encrypt);
   const keyFile = values['key-file'] as string | undefined;

@@ -1,12 +1,11 @@
-import { resolve } from 'node:path';
 import { openImage } from '../oci/index.js';
 import { convertImage } from '../build/convert-image.js';
-import { writeRecipeFile } from '../chunk/recipe.js';
-import { openStore } from '../store/index.js';
+import { checkRecipeTarget, writeRecipe } from '../store/recipe-io.js';
+import { openWritableStore } from '../store/index.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
 import { layoutBuildOptions, layoutOptions } from './layout-options.js';
-import { keyOption, requireStore, storeOption, writeOptions, writeSettings } from './chunk-options.js';
+import { keyOption, requireStore, storeSettings, storeOption, writeOptions, writeSettings } from './chunk-options.js';
 import { SOURCE_HELP, sourceOpenOptions, sourceOptions } from './source-options.js';
 import { printChunkSummary } from './summary.js';
 
@@ -42,14 +41,15 @@ ${sourceOptions.help}
     });
     if (positionals.length !== 1) throw new UsageError(`expected one SOURCE, got ${positionals.length} (see 'smr convert --help')`);
     if (!values.output) throw new UsageError("-o RECIPE is required (see 'smr convert --help')");
+    checkRecipeTarget(values.output as string);
     const settings = await writeSettings(values);
     const layout = layoutBuildOptions(values);
-    const store = openStore(requireStore(values, 'convert'));
+    const store = await openWritableStore(requireStore(values, 'convert'), storeSettings(values));
     const progress = makeProgress(Boolean(values.quiet));
     const image = await openImage(positionals[0]!, { ...sourceOpenOptions(values), progress });
     try {
       const { recipe, stats } = await convertImage(image, store, settings, layout, progress);
-      await writeRecipeFile(resolve(values.output as string), recipe, { key: settings.key });
+      await writeRecipe(values.output as string, recipe, { key: settings.key, ...storeSettings(values) });
       if (!values.quiet) printChunkSummary(values.output as string, recipe, stats, store.description);
     } finally {
       await image.close();

@@ -12,12 +12,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { convertImage } from '../build/convert-image.js';
 import type { ChunkerStats } from '../chunk/chunker.js';
-import { defaultCompression } from '../chunk/codec.js';
+import { DEFAULT_COMPRESSION } from '../chunk/codec.js';
 import { writeRecipeFile } from '../chunk/recipe.js';
 import { defaultCacheDir, defaultPlatform, formatPlatform, openImage, parsePlatform } from '../oci/index.js';
 import type { ImageConfig, OpenImageOptions, Platform } from '../oci/types.js';
 import { platformScore } from '../oci/platform.js';
-import { openStore } from '../store/index.js';
+import { openWritableStore } from '../store/index.js';
 import { SmrError } from '../util/errors.js';
 
 export interface RunCacheLayout {
@@ -69,9 +69,9 @@ export async function prepareImage(reference: string, opts: PrepareImageOptions)
 
     opts.log?.(`converting ${reference} (${image.manifestDigest.slice(0, 19)}, ${formatPlatform(image.platform)}) into ${opts.cache.root}`);
     await mkdir(opts.cache.recipes, { recursive: true });
-    const store = openStore(opts.cache.store);
+    const store = await openWritableStore(opts.cache.store);
     try {
-      const { recipe, stats } = await convertImage(image, store, { compression: defaultCompression(), encryption: 'none' }, {}, opts.progress);
+      const { recipe, stats } = await convertImage(image, store, { compression: DEFAULT_COMPRESSION, encryption: 'none' }, {}, opts.progress);
       await writeRecipeFile(recipePath, recipe);
       prepared.converted = stats;
     } finally {
