@@ -6,7 +6,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
-import { readRecipeFile } from '../chunk/recipe.js';
 import { containerDefaults, containerRequest } from '../run/container-config.js';
 import { prepareImage, runCacheLayout } from '../run/image-cache.js';
 import { start, type Session, type SessionStats } from '../serve/session.js';
@@ -15,7 +14,7 @@ import { formatBytes } from '../util/progress.js';
 import { boot, checkQemu, prepareGuest, STATUS_ABORTED, STATUS_VM_FAILED, type AccelChoice, type BootResult } from '../vm/index.js';
 import { parse, parseSize, UsageError, type Command } from './args.js';
 import { positiveInt, seconds, stageTimings } from './boot.js';
-import { keyOption } from './chunk-options.js';
+import { keyOption, remoteOption, storeOption, storeSettings } from './chunk-options.js';
 import { SOURCE_HELP } from './source-options.js';
 
 export const runCommand: Command = {
@@ -73,7 +72,10 @@ Options:
                          modules in --initrd)
       --initrd FILE      an initramfs of one's own; it must run smr's /init
                          protocol (see src/vm/init-script.ts)
-  -s, --store STORE      SOURCE is a recipe whose chunks are in STORE
+  -s, --store STORE      SOURCE is a recipe (path, s3:// or http(s) URL) whose
+                         chunks are in STORE (dir:PATH or PATH, s3://BUCKET[/PREFIX],
+                         http(s)://BASE)
+${remoteOption.help}
 ${keyOption.help}
       --platform OS/ARCH[/VARIANT]  which image of a multi-platform index
       --insecure         allow plain HTTP to registries other than localhost
@@ -126,7 +128,7 @@ async function runRun(argv: string[]): Promise<number> {
     'vm-cache': { type: 'string' },
     kernel: { type: 'string' },
     initrd: { type: 'string' },
-    store: { type: 'string', short: 's' },
+    ...storeOption.spec,
     platform: { type: 'string' },
     insecure: { type: 'boolean' },
     'auth-file': { type: 'string' },
@@ -177,9 +179,9 @@ async function runRun(argv: string[]): Promise<number> {
     let recipePath: string;
     let config;
     if (values.store) {
+      if (command.length === 0 && !values.entrypoint) throw new UsageError('a recipe carries no image config (Entrypoint, Cmd, Env): give the command after --');
       store = values.store as string;
-      recipePath = resolve(source);
-      await readRecipeFile(recipePath, { keyFile: values['key-file'] as string | undefined });
+      recipePath = /^(s3|https?):\/\//i.test(source) ? source : resolve(source);
     } else {
       const cache = runCacheLayout(values['image-cache'] ? resolve(values['image-cache'] as string) : undefined);
       const image = await prepareImage(source, {
@@ -210,6 +212,7 @@ async function runRun(argv: string[]): Promise<number> {
     const keep = values['keep-overlay'] as string | undefined;
     session = await start({
       store,
+      storeOptions: storeSettings(values),
       exports: [{ name, recipe: recipePath, overlayDir: keep ? resolve(keep) : undefined, traceOut: values['trace-out'] as string | undefined, prefetch: values.prefetch as string | undefined }],
       keyFile: values['key-file'] as string | undefined,
       memoryCacheBytes,

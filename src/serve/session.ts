@@ -10,9 +10,9 @@ import { RecipeView } from '../blockdev/recipe-view.js';
 import { DiskCache, type DiskCacheStats } from '../cache/disk-cache.js';
 import { LruKCache } from '../cache/lru-k.js';
 import { TieredChunkSource, type Tier, type TierStats } from '../cache/tiered-source.js';
-import { readRecipeFile } from '../chunk/recipe.js';
 import { NbdServer, type LogFn, type NbdServerOptions, type NbdServerStats } from '../nbd/index.js';
-import { openStore } from '../store/index.js';
+import { openStore, type StoreOptions } from '../store/index.js';
+import { readRecipe, readRecipeBytes } from '../store/recipe-io.js';
 import { SmrError } from '../util/errors.js';
 import { startPrefetch, type PrefetchStats } from './prefetch.js';
 import { RecipeExport, type ExportStats } from './recipe-export.js';
@@ -20,7 +20,7 @@ import { readTrace, TraceRecorder } from './trace.js';
 
 export interface SessionExport {
   name: string;
-  /** The recipe: a path. */
+  /** The recipe: a path, s3://BUCKET/KEY or an http(s) URL. */
   recipe: string;
   /** Copy-on-write overlay kept in this directory (with `writable`); absent: temporary, discarded at close. */
   overlayDir?: string;
@@ -31,8 +31,12 @@ export interface SessionExport {
 }
 
 export interface SessionOptions {
-  /** The chunk store, as on the command line (dir:PATH or PATH). */
+  /** The chunk store, as on the command line (dir:PATH or PATH, s3://, http(s)://). */
   store: string;
+  /** Remote store settings (endpoint, profile, hedging), also for recipes given as URIs. */
+  storeOptions?: StoreOptions;
+  /** Chunks fetched ahead of forward scans (default: 8 for remote stores, 0 for directories). */
+  readAhead?: number;
   exports: SessionExport[];
   /** Tenant key file, for encrypted recipes. */
   keyFile?: string;
@@ -54,6 +58,8 @@ export interface SessionOptions {
 
 export interface SessionStats {
   server: NbdServerStats;
+  /** A remote store's requests, hedges and retries. */
+  remote?: object;
   /** Chunks served per tier: memory and disk hits, origin (store) fetches and bytes. */
   cache: TierStats & { memoryBytes: number; memoryEntries: number };
   /** Chunks fetched below the memory cache, per tier, with their stored bytes. */
@@ -80,7 +86,10 @@ const DEFAULT_MEMORY_CACHE = 256 * 1024 * 1024;
 
 export async function start(opts: SessionOptions): Promise<Session> {
   const log: LogFn = opts.log ?? (() => {});
-  const store = await openStore(opts.store);
+  const storeOptions = opts.storeOptions ?? {};
+  const store = await openStore(opts.store, storeOptions);
+  // A local store answers faster than read-ahead would help.
+  const readAhead = opts.readAhead ?? (store.remote ? 8 : 0);
   const closers: Array<() => Promise<unknown>> = [async () => store.close?.()];
   const closeAll = async () => {
     for (const c of closers.reverse()) await c().catch(() => {});
@@ -106,11 +115,12 @@ export async function start(opts: SessionOptions): Promise<Session> {
     const stoppers: Array<() => void> = [];
     closers.push(async () => Promise.all(overlays.map((o) => o.close())));
     for (const spec of opts.exports) {
-      const recipe = await readRecipeFile(spec.recipe, { keyFile: opts.keyFile });
-      const view = new RecipeView(recipe, source);
+      const recipe = await readRecipe(spec.recipe, { keyFile: opts.keyFile, ...storeOptions });
+      const view = new RecipeView(recipe, source, { readAhead });
       let overlay: Overlay | undefined;
       if (opts.writable) {
-        overlay = await Overlay.open(spec.overlayDir, recipe.imageSize, Overlay.identityOf(await readFile(spec.recipe)));
+        const bytes = /^(s3|https?):\/\//i.test(spec.recipe) ? await readRecipeBytes(spec.recipe, storeOptions) : await readFile(spec.recipe);
+        overlay = await Overlay.open(spec.overlayDir, recipe.imageSize, Overlay.identityOf(bytes));
         overlays.push(overlay);
       }
       const trace = spec.traceOut ? await TraceRecorder.create(spec.traceOut) : undefined;
@@ -159,6 +169,7 @@ export async function start(opts: SessionOptions): Promise<Session> {
 
     const stats = (): SessionStats => ({
       server: { ...server.stats },
+      remote: (store as { reader?: { stats: object } }).reader?.stats,
       cache: { ...source.stats, memoryBytes: memory.usedBytes, memoryEntries: memory.size },
       fetched: structuredClone(fetched),
       disk: disk?.stats ? { ...disk.stats } : undefined,
