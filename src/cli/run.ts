@@ -152,9 +152,16 @@ async function runRun(argv: string[]): Promise<number> {
   const info = (line: string) => quiet || note(line);
   const vmCache = values['vm-cache'] as string | undefined;
 
-  // Ctrl-C and SIGTERM stop whatever phase is running; cleanup below.
+  // Ctrl-C and SIGTERM: before anything is served there is nothing to
+  // clean up (a store takes chunks atomically), so exit at once; later,
+  // stop the VM and clean up below.
   const abort = new AbortController();
-  const stop = () => abort.abort();
+  let serving = false;
+  const stop = () => {
+    if (serving) return abort.abort();
+    note('interrupted');
+    process.exit(STATUS_ABORTED);
+  };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   let session: Session | undefined;
@@ -203,7 +210,7 @@ async function runRun(argv: string[]): Promise<number> {
     }
     const request = containerRequest(containerDefaults(config), overrides);
     const resolveMs = performance.now() - t0;
-    if (abort.signal.aborted) return STATUS_ABORTED;
+    serving = true;
 
     // --- serve it privately, writable through a fresh overlay ---
     work = await mkdtemp(join(tmpdir(), 'smr-run-'));
