@@ -100,7 +100,8 @@ const note = (line: string) => process.stderr.write(`smr run: ${line}\n`);
 
 function fetchedLine(s: SessionStats): string {
   const tiers = Object.entries(s.fetched).map(([tier, f]) => `${f.chunks} from the ${tier === 'origin' ? 'store' : `${tier} cache`} (${formatBytes(f.bytes)})`);
-  return `chunks: ${[...tiers, `${s.cache.memoryHits} memory-cache hits`].join(', ')}`;
+  const ahead = Object.values(s.prefetch).map((p) => `${p.fetched} of them fetched ahead by --prefetch`);
+  return `chunks: ${[...tiers, ...ahead, `${s.cache.memoryHits} memory-cache hits`].join(', ')}`;
 }
 
 async function runRun(argv: string[]): Promise<number> {
