@@ -49,6 +49,8 @@ Options:
       --entrypoint CMD   replaces the image's Entrypoint (and its Cmd)
       --hostname NAME    guest hostname (default: a random container id)
   -i, --interactive      pass stdin to the command (else it reads nothing)
+      --net              QEMU user-mode networking: the guest is 10.0.2.15
+                         behind NAT, the host 10.0.2.2 (default: no network)
       --timeout S        kill the command after S seconds (status 124)
       --memory MiB       guest memory (default 512)
       --cpus N           virtual CPUs (default 1)
@@ -129,6 +131,7 @@ async function runRun(argv: string[]): Promise<number> {
     'vm-cache': { type: 'string' },
     kernel: { type: 'string' },
     initrd: { type: 'string' },
+    net: { type: 'boolean' },
     ...storeOption.spec,
     platform: { type: 'string' },
     insecure: { type: 'boolean' },
@@ -241,6 +244,7 @@ async function runRun(argv: string[]): Promise<number> {
       cacheDir: vmCache,
       kernelFile: values.kernel as string | undefined,
       initrdFile: values.initrd as string | undefined,
+      net: Boolean(values.net),
       verbose,
       onOutput: (d) => process.stdout.write(d),
       onLog: (line) => process.stderr.write(`${line}\n`),

@@ -11,6 +11,7 @@ import { vmCacheDir } from './cache-dir.js';
 import { ConsoleReader } from './console.js';
 import { prepareInitramfs, type Initramfs } from './initramfs.js';
 import { ensureCacheDir, prepareKernel, type Kernel } from './kernel.js';
+import { guestModules } from './kernel-modules.js';
 import { qemuArgs, type Accel } from './qemu-args.js';
 import { QEMU, startQemu } from './qemu-process.js';
 import { encodeRequest, type GuestRequest } from './request.js';
@@ -58,6 +59,8 @@ export interface BootOptions extends PrepareOptions {
   kernelFile?: string;
   /** An initramfs of one's own instead of ours; it must speak our /init's protocol (init-script.ts). */
   initrdFile?: string;
+  /** QEMU user-mode networking for the guest (eth0 10.0.2.15, host 10.0.2.2, DNS 10.0.2.3). */
+  net?: boolean;
   request: GuestRequest;
   memoryMiB?: number;
   cpus?: number;
@@ -144,8 +147,10 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
   let kernel = opts.kernelFile && resolve(opts.kernelFile);
   let initramfs = opts.initrdFile && resolve(opts.initrdFile);
   let id = `${kernel} ${initramfs}`;
+  let modules: string | undefined;
   if (!kernel || !initramfs) {
     const guest = await prepareGuest({ ...opts, log });
+    if (!kernel) modules = guest.kernel.modules;
     id = `${kernel ?? guest.kernel.package} ${initramfs ?? guest.initramfs.path}`;
     kernel ??= guest.bootImage;
     initramfs ??= guest.initramfs.path;
@@ -155,13 +160,15 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
   for (const f of [kernel, initramfs]) if (!existsSync(f)) throw new SmrError('USAGE', `${f} does not exist`);
   const accel = await chooseAccel(opts.accel ?? 'auto', cache, { id, kernel, initramfs }, log);
   const verbose = Boolean(opts.verbose);
-  const req = encodeRequest(opts.request, { mode: 'run', bus: 'mmio', verbose });
+  // virtio-net travels with this boot's request: the cached initramfs stays the same for every boot.
+  const net = opts.net ? { modules: modules ? await guestModules(modules, ['virtio_net']) : [] } : undefined;
+  const req = encodeRequest(opts.request, { mode: 'run', bus: 'mmio', verbose }, net);
 
   const dir = await mkdtemp(join(tmpdir(), 'smr-boot-'));
   try {
     const initrd = join(dir, 'initrd.cpio');
     await writeFile(initrd, Buffer.concat([await readFile(initramfs), req.cpio]));
-    const args = qemuArgs({ accel, kernel, initrd, disk: opts.disk, writable: opts.request.writable, memoryMiB: opts.memoryMiB ?? 512, cpus: opts.cpus ?? 1, verbose });
+    const args = qemuArgs({ accel, kernel, initrd, disk: opts.disk, writable: opts.request.writable, memoryMiB: opts.memoryMiB ?? 512, cpus: opts.cpus ?? 1, verbose, net: opts.net });
     if (verbose) log(`${QEMU} ${args.map((a) => (/[\s,']/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
     if (opts.signal?.aborted) return { outcome: 'aborted', status: STATUS_ABORTED, accel, timings: { wallMs: 0 } };
 

@@ -7,6 +7,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,10 +56,14 @@ describe('smr run', { skip }, () => {
   });
 
   let afterFirst: string[];
-  it('python3, first run: converted (sharing static\'s base chunks), the guest writes through its overlay, output streams to stdout', async () => {
-    const r = await smrRun([oci('python3'), '--timing', '--', '-c', 'open("/etc/written", "w").write("x"); print("hello from python3")']);
+  it('python3, first run with --net: converted (sharing static\'s base chunks), the guest writes through its overlay and reaches the host, output streams to stdout', async () => {
+    const host = createServer((_req, res) => res.end('from the host'));
+    await new Promise<void>((r) => host.listen(0, '127.0.0.1', r));
+    const port = (host.address() as AddressInfo).port;
+    const script = `import urllib.request; open("/etc/written", "w").write("x"); print("hello from python3"); print(urllib.request.urlopen("http://10.0.2.2:${port}/").read().decode()); print(open("/etc/resolv.conf").read().strip())`;
+    const r = await smrRun([oci('python3'), '--net', '--timing', '--', '-c', script]).finally(() => host.close());
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, 'hello from python3\n');
+    assert.equal(r.stdout, 'hello from python3\nfrom the host\nnameserver 10.0.2.3\n');
     const converted = /converted: (\d+) chunks \((\d+) zero\), (\d+) new in the store .*, (\d+) already there/.exec(r.stderr);
     assert.ok(converted, r.stderr);
     assert.ok(Number(converted[4]) > 0, 'chunks of the base layer static shares were in the store already');
@@ -66,10 +72,10 @@ describe('smr run', { skip }, () => {
     afterFirst = await chunkFiles();
   });
 
-  it('python3, second run: nothing converted, the first run\'s write is gone, Env/WorkingDir/User of the image config apply', async () => {
-    const r = await smrRun([oci('python3'), '--', '-c', 'import os; print(os.path.exists("/etc/written"), os.environ["SSL_CERT_FILE"], os.getcwd(), os.getuid())']);
+  it('python3, second run: nothing converted, the first run\'s write is gone, Env/WorkingDir/User of the image config apply, no network', async () => {
+    const r = await smrRun([oci('python3'), '--', '-c', 'import os; print(os.path.exists("/etc/written"), os.environ["SSL_CERT_FILE"], os.getcwd(), os.getuid(), os.listdir("/sys/class/net"))']);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, 'False /etc/ssl/certs/ca-certificates.crt / 0\n');
+    assert.equal(r.stdout, "False /etc/ssl/certs/ca-certificates.crt / 0 ['lo']\n");
     assert.doesNotMatch(r.stderr, /convert/);
     assert.deepEqual(await chunkFiles(), afterFirst, 'the guest\'s write did not reach the store');
     assert.deepEqual(await readdir(join(work, 'tmp')), [], 'no temporary files left');
