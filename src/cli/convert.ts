@@ -1,10 +1,7 @@
 import { openImage } from '../oci/index.js';
-import { buildImage } from '../build/build-image.js';
-import { Chunker } from '../chunk/chunker.js';
+import { convertImage } from '../build/convert-image.js';
 import { checkRecipeTarget, pushRecipeToStore, storeTakesRecipes, writeRecipe } from '../store/recipe-io.js';
-import { ChunkSink } from '../sink/chunk-sink.js';
 import { openWritableStore } from '../store/index.js';
-import { formatPlatform } from '../oci/index.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
 import { layoutBuildOptions, layoutOptions } from './layout-options.js';
@@ -57,19 +54,11 @@ ${sourceOptions.help}
     const progress = makeProgress(Boolean(values.quiet));
     const image = await openImage(positionals[0]!, { ...sourceOpenOptions(values), progress });
     try {
-      const chunker = new Chunker(store, { ...settings });
-      const sink = new ChunkSink(chunker);
-      await buildImage(image, sink, { ...layout, progress });
-      const recipe = await chunker.finish(sink.imageSize, {
-        reference: positionals[0]!,
-        manifestDigest: image.manifestDigest,
-        platform: formatPlatform(image.platform),
-      });
-      await store.flush?.(); // chunks durable before the recipe that names them
+      const { recipe, stats } = await convertImage(image, store, settings, layout, progress);
       const pushed = await pushRecipeToStore(store, recipe, { key: settings.key, subject: image.manifestDescriptor });
       if (values.output) await writeRecipe(values.output as string, recipe, { key: settings.key, ...storeSettings(values) });
       const where = [values.output as string | undefined, pushed?.reference].filter(Boolean).join(' and ');
-      if (!values.quiet) printChunkSummary(where, recipe, chunker.stats, store.description);
+      if (!values.quiet) printChunkSummary(where, recipe, stats, store.description);
     } finally {
       await image.close();
       await store.close?.();

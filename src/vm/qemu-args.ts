@@ -19,6 +19,8 @@ export interface QemuSpec {
   verbose: boolean;
   /** Extra kernel command line. */
   append?: string;
+  /** QEMU user-mode networking (NAT; the guest is 10.0.2.15, the host 10.0.2.2). */
+  net?: boolean;
 }
 
 /**
@@ -83,5 +85,6 @@ export function qemuArgs(q: QemuSpec): string[] {
   if (q.disk) {
     args.push('-drive', `if=none,id=root,format=raw,${q.writable ? '' : 'readonly=on,'}file=${driveValue(q.disk)}`, '-device', 'virtio-blk-device,drive=root');
   }
+  if (q.net) args.push('-netdev', 'user,id=net0', '-device', 'virtio-net-device,netdev=net0');
   return args;
 }

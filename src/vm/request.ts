@@ -29,6 +29,30 @@ export interface GuestRequest {
   stdin?: 'null' | 'console';
 }
 
+/** Network setup the request carries: virtio-net modules (load order) for QEMU user-mode networking. */
+export interface RequestNet {
+  modules: Array<{ name: string; data: Buffer }>;
+}
+
+/**
+ * Shell lines that bring up eth0 as QEMU's user-mode network expects
+ * (10.0.2.15/24, gateway 10.0.2.2, DNS 10.0.2.3) once init has loaded the
+ * virtio transport, and give the image that resolv.conf. Silent: they run
+ * after the command's output has begun.
+ */
+function netSetup(net: RequestNet): string[] {
+  return [
+    `for m in ${net.modules.map((m) => m.name).join(' ')}; do /bin/busybox insmod /smr/net/$m.ko 2>/dev/null; done`,
+    'smr_i=0',
+    'while [ ! -e /sys/class/net/eth0 ] && [ $smr_i -lt 500 ]; do /bin/busybox sleep 0.01; smr_i=$((smr_i + 1)); done',
+    '{ /bin/busybox ip link set eth0 up && /bin/busybox ip addr add 10.0.2.15/24 dev eth0 && /bin/busybox ip route add default via 10.0.2.2; } 2>/dev/null || echo "smr: the network (eth0) could not be set up" >&2',
+    "echo 'nameserver 10.0.2.3' >/run/smr/resolv.conf",
+    // As docker does, the image gets a resolv.conf, bound over its own or written where it has none.
+    'if [ -f $R/etc/resolv.conf ]; then /bin/busybox mount -o bind /run/smr/resolv.conf $R/etc/resolv.conf',
+    'elif [ -d $R/etc ] && [ ! -L $R/etc/resolv.conf ] && [ "$SMR_WRITABLE" = 1 ]; then /bin/busybox cat /run/smr/resolv.conf >$R/etc/resolv.conf; fi',
+  ];
+}
+
 export interface EncodedRequest {
   /** The per-boot nonce in every marker line: the command cannot forge them. */
   nonce: string;
@@ -58,7 +82,7 @@ export interface BootSettings {
   verbose: boolean;
 }
 
-export function encodeRequest(req: GuestRequest, boot: BootSettings): EncodedRequest {
+export function encodeRequest(req: GuestRequest, boot: BootSettings, net?: RequestNet): EncodedRequest {
   check(req);
   const nonce = randomBytes(8).toString('hex');
   const vars: Array<[string, string]> = [
@@ -75,17 +99,38 @@ export function encodeRequest(req: GuestRequest, boot: BootSettings): EncodedReq
   ];
   // "$@" are init's defaults (PATH, HOSTNAME, HOME), placed first so that
   // the request's own entries override them (env applies them in order).
-  const exec = [
-    'exec /bin/busybox env -i "$@"',
+  const run = [
+    '/bin/busybox env -i "$@"',
     ...(req.env ?? []).map(shellQuote),
     '/bin/busybox nsenter -F "-r$R" "-w$R$SMR_CWD" -S "$uid" -G "$gid" --',
     ...req.argv.map(shellQuote),
   ].join(' ');
-  const text = `${vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n')}\nsmr_exec() {\n    ${exec}\n}\n`;
+  let body = `exec ${run}`;
+  let setup = '';
+  if (req.stdin === 'console') {
+    // As docker run -i (without -t), stdin is a pipe, not the console: a
+    // program that asks isatty() must not turn interactive. A feeder copies
+    // the console into a FIFO until its end of file (^D); the console's
+    // echo goes off now (init sources this early), or the input would come
+    // back as output.
+    setup = '/bin/busybox stty -echo 2>/dev/null\n';
+    body = [
+      '/bin/busybox mkfifo /run/smr/stdin',
+      '/bin/busybox cat </dev/console >/run/smr/stdin &',
+      'smr_feeder=$!',
+      `${run} </run/smr/stdin`,
+      'smr_rc=$?',
+      'kill $smr_feeder 2>/dev/null',
+      'return $smr_rc',
+    ].join('\n    ');
+  }
+  if (net) body = [...netSetup(net), body].join('\n    ');
+  const text = `${vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n')}\n${setup}smr_exec() {\n    ${body}\n}\n`;
   const cpio = writeCpio(
     [
       { type: 'dir', name: 'smr' },
       { type: 'file', name: 'smr/request', data: Buffer.from(text, 'utf8') },
+      ...(net ? [{ type: 'dir' as const, name: 'smr/net' }, ...net.modules.map((m) => ({ type: 'file' as const, name: `smr/net/${m.name}.ko`, data: m.data }))] : []),
     ],
     { firstIno: 0x7000_0000 },
   );
