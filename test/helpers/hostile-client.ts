@@ -29,14 +29,17 @@ export interface HostileTarget {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A socket that collects nothing and tells when the server closed it. */
-function open(port: number): Promise<{ s: Socket; closed: Promise<void> }> {
+function open(port: number): Promise<{ s: Socket; closed: Promise<void>; byServer: () => boolean }> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
+    let ended = false;
+    s.once('end', () => (ended = true));
+    const byServer = () => ended || s.closed;
     const closed = new Promise<void>((r) => s.once('close', () => r()));
     s.on('error', () => {});
     s.on('data', () => {}); // read and discard, so the server is never blocked by us unless we want it
-    s.once('connect', () => resolve({ s, closed }));
-    s.once('close', () => resolve({ s, closed }));
+    s.once('connect', () => resolve({ s, closed, byServer }));
+    s.once('close', () => resolve({ s, closed, byServer }));
   });
 }
 
@@ -59,13 +62,16 @@ function validTranscript(name: string): Buffer {
   ]);
 }
 
-/** One hostile connection of the given kind; rnd picks its details. */
-export async function hostileConnection(kind: HostileKind, t: HostileTarget, rnd: () => number): Promise<void> {
+/**
+ * One hostile connection of the given kind; rnd picks its details. Resolves
+ * true when the server closed it before we gave up on it.
+ */
+export async function hostileConnection(kind: HostileKind, t: HostileTarget, rnd: () => number): Promise<boolean> {
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
   const name = pick(t.exports);
-  const { s, closed } = await open(t.port);
+  const { s, closed, byServer } = await open(t.port);
   try {
-    if (s.destroyed) return;
+    if (s.destroyed) return true;
     switch (kind) {
       case 'close-at-once':
         break;
@@ -137,6 +143,7 @@ export async function hostileConnection(kind: HostileKind, t: HostileTarget, rnd
         break;
       }
     }
+    return byServer();
   } finally {
     s.destroy();
   }

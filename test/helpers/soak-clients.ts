@@ -21,6 +21,8 @@ export interface HonestCounts {
   qemuCompares: number;
   qemuMismatches: number;
   qemuErrors: number;
+  /** qemu-img compares that were running when the server restarted (and reconnected). */
+  qemuAcrossRestart: number;
   fioRuns: number;
   fioVerifyFailures: number;
   fioInterrupted: number;
@@ -37,6 +39,7 @@ export const emptyCounts = (): HonestCounts => ({
   qemuCompares: 0,
   qemuMismatches: 0,
   qemuErrors: 0,
+  qemuAcrossRestart: 0,
   fioRuns: 0,
   fioVerifyFailures: 0,
   fioInterrupted: 0,
@@ -48,6 +51,8 @@ export interface ClientContext {
   stopped(): boolean;
   /** Whether a fault was active at any time in [from, to] (ms since epoch). */
   faultedBetween(from: number, to: number): boolean;
+  /** When the server was restarted (ms since epoch). */
+  restarts: number[];
   /** Notes for the log (why a client run failed). */
   note?(m: string): void;
 }
@@ -108,8 +113,11 @@ export function qemuNbdOpts(port: number, name: string, delay = 30): string {
 /** qemu-img compare of the export against the raw image, again and again. */
 export async function qemuCompareLoop(ctx: ClientContext, name: string, rawPath: string): Promise<void> {
   while (!ctx.stopped()) {
+    const from = Date.now();
     const r = await run('qemu-img', ['compare', '-q', '--image-opts', qemuNbdOpts(ctx.port, name), `driver=raw,file.driver=file,file.filename=${rawPath}`]);
     ctx.counts.qemuCompares++;
+    const across = ctx.restarts.some((t) => from < t && t < Date.now());
+    if (across && r.code === 0) ctx.counts.qemuAcrossRestart++;
     // 0: identical; 1: different (wrong bytes); anything else: a read failed.
     if (r.code === 1) ctx.counts.qemuMismatches++;
     else if (r.code !== 0) {

@@ -5,6 +5,8 @@
 // random number of acknowledgements, writes still in flight. A block is
 // durable once its FUA write was acknowledged, or once a FLUSH sent after
 // its acknowledgement was. Unacknowledged writes may or may not survive.
+// The kill comes after a random number of acknowledgements, and never
+// before the first durable one.
 import { C, RawClient } from './nbd-client.js';
 import { randomBytes } from './nbd-exports.js';
 import { startServe, type Served } from './smr-serve.js';
@@ -63,7 +65,8 @@ async function writeUntilKilled(served: Served, name: string, round: number, per
   for (let n = 0; n < window; n++) send();
   cookie = 1_000_000n;
   try {
-    while (acks < killAfter) {
+    // The kill waits for at least one durable block, so every round checks something.
+    while (acks < killAfter || durable.length === 0) {
       const r = await c.simpleReply();
       if (r.error !== 0) throw new Error(`write answered error ${r.error}`);
       if (flushCovers.has(r.cookie)) {
@@ -75,7 +78,7 @@ async function writeUntilKilled(served: Served, name: string, round: number, per
       const b = block(Number(r.cookie) - 1);
       if (fua.has(r.cookie)) durable.push(b);
       else ackedNotDurable.set(r.cookie, b);
-      if (acks % 5 === 0) {
+      if (acks % 5 === 0 || (acks === perRound && ackedNotDurable.size > 0)) {
         const f = cookie++;
         flushCovers.set(f, [...ackedNotDurable.values()]);
         ackedNotDurable.clear();

@@ -47,6 +47,8 @@ export interface SoakReport {
   fdsAtStart: number;
   fdsAtEnd: number;
   hostile: Record<HostileKind, number>;
+  /** Hostile connections the server closed before the client gave up. */
+  hostileClosedByServer: number;
   faults: { originDown: number; latency: number; drops: number; serverRestarts: number; refused: number; dropped: number };
   durability: DurabilityResult;
 }
@@ -133,7 +135,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const deadline = Date.now() + o.seconds * 1000;
   const stopped = () => Date.now() >= deadline;
   const counts = emptyCounts();
-  const ctx: ClientContext = { port, counts, stopped, faultedBetween, note: log };
+  const ctx: ClientContext = { port, counts, stopped, faultedBetween, restarts: [], note: log };
   const raw = await open(rawPath, 'r');
 
   // --- 16 honest clients ---
@@ -145,13 +147,16 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 
   // --- 300 hostile connections, spread evenly, a few at a time ---
   const hostile = Object.fromEntries(HOSTILE_KINDS.map((k) => [k, 0])) as Record<HostileKind, number>;
+  let hostileClosedByServer = 0;
   const hostileRun = (async () => {
     const gap = (o.seconds * 1000) / hostileTotal;
     const running = new Set<Promise<void>>();
     for (let n = 0; n < hostileTotal; n++) {
       const kind = HOSTILE_KINDS[n % HOSTILE_KINDS.length]!;
       hostile[kind]++;
-      const p = hostileConnection(kind, { port, exports: ['ro', 'rw', 'nonexistent'] }, prng(5000 + n)).catch(() => {});
+      const p = hostileConnection(kind, { port, exports: ['ro', 'rw', 'nonexistent'] }, prng(5000 + n))
+        .then((closed) => void (closed && hostileClosedByServer++))
+        .catch(() => {});
       running.add(p);
       void p.then(() => running.delete(p));
       await sleep(gap);
@@ -172,6 +177,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       log('SIGTERM to smr serve, then a restart on the same port');
       peakRssBytes = Math.max(peakRssBytes, peakRss(served.child.pid!));
       expectingExit = true;
+      ctx.restarts.push(Date.now());
       await served.stop();
       expectingExit = false;
       served = await start(port);
@@ -221,9 +227,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     serveArgs: ['--export', `d=${recipe}`, '--store', `s3://${bucket}/store`, '--writable', '--overlay', join(o.work, 'durable'), '-q'],
     name: 'd',
     env: originEnv,
-    rnd,
+    // Its own sequence: the same kills for the same seed, however long the soak ran.
+    rnd: prng((o.seed ?? 11) + 1),
     log,
   });
 
-  return { seconds: o.seconds, imageBytes, requestsServed, honest: counts, wrongBytes: counts.wrongBytes, crashes, peakRssBytes, fdsAtStart, fdsAtEnd, hostile, faults, durability };
+  return { seconds: o.seconds, imageBytes, requestsServed, honest: counts, wrongBytes: counts.wrongBytes, crashes, peakRssBytes, fdsAtStart, fdsAtEnd, hostile, hostileClosedByServer, faults, durability };
 }
