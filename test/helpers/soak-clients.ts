@@ -3,7 +3,9 @@
 // raw image, qemu-img compare through a reconnecting NBD driver, and fio
 // writing and verifying through a writable export. Each counts what it saw;
 // none throws.
+import { spawn } from 'node:child_process';
 import type { FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { C, RawClient } from './nbd-client.js';
 import { run } from './run.js';
 
@@ -53,6 +55,8 @@ export interface ClientContext {
   faultedBetween(from: number, to: number): boolean;
   /** When the server was restarted (ms since epoch). */
   restarts: number[];
+  /** qemu-img compares running now (the restart waits for them, faults held off). */
+  qemuRunning: Set<QemuRun>;
   /** Notes for the log (why a client run failed). */
   note?(m: string): void;
 }
@@ -110,19 +114,46 @@ export function qemuNbdOpts(port: number, name: string, delay = 30): string {
   return `driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=${port},export=${name},reconnect-delay=${delay}`;
 }
 
+export interface QemuRun {
+  done: Promise<number | null>;
+  /** Whether it has compared some of the image (so it is connected and reading). */
+  progressed: boolean;
+}
+
+/** One qemu-img compare, its progress (-p) watched; resolves to the exit code. */
+function qemuCompare(port: number, name: string, rawPath: string, onError: (line: string) => void): QemuRun {
+  const child = spawn('qemu-img', ['compare', '-p', '--image-opts', qemuNbdOpts(port, name), `driver=raw,file.driver=file,file.filename=${rawPath}`], { stdio: ['ignore', 'pipe', 'pipe'], cwd: tmpdir() });
+  const q: QemuRun = { done: Promise.resolve(null), progressed: false };
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    for (const m of d.matchAll(/\((\d+\.\d+)\/100%\)/g)) if (Number(m[1]) > 0) q.progressed = true;
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  q.done = new Promise((resolve) => {
+    child.on('error', () => resolve(null));
+    child.on('close', (code) => {
+      if (code !== 0) onError(`qemu-img compare failed (exit ${code}): ${err.trim().split('\n').slice(-1)[0]}`);
+      resolve(code);
+    });
+  });
+  return q;
+}
+
 /** qemu-img compare of the export against the raw image, again and again. */
 export async function qemuCompareLoop(ctx: ClientContext, name: string, rawPath: string): Promise<void> {
   while (!ctx.stopped()) {
     const from = Date.now();
-    const r = await run('qemu-img', ['compare', '-q', '--image-opts', qemuNbdOpts(ctx.port, name), `driver=raw,file.driver=file,file.filename=${rawPath}`]);
+    const q = qemuCompare(ctx.port, name, rawPath, (m) => ctx.note?.(m));
+    ctx.qemuRunning.add(q);
+    const code = await q.done;
+    ctx.qemuRunning.delete(q);
     ctx.counts.qemuCompares++;
     const across = ctx.restarts.some((t) => from < t && t < Date.now());
-    if (across && r.code === 0) ctx.counts.qemuAcrossRestart++;
+    if (across && code === 0) ctx.counts.qemuAcrossRestart++;
     // 0: identical; 1: different (wrong bytes); anything else: a read failed.
-    if (r.code === 1) ctx.counts.qemuMismatches++;
-    else if (r.code !== 0) {
+    if (code === 1) ctx.counts.qemuMismatches++;
+    else if (code !== 0) {
       ctx.counts.qemuErrors++;
-      ctx.note?.(`qemu-img compare failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-1)[0]}`);
       await sleep(500);
     }
   }

@@ -135,7 +135,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const deadline = Date.now() + o.seconds * 1000;
   const stopped = () => Date.now() >= deadline;
   const counts = emptyCounts();
-  const ctx: ClientContext = { port, counts, stopped, faultedBetween, restarts: [], note: log };
+  const ctx: ClientContext = { port, counts, stopped, faultedBetween, restarts: [], qemuRunning: new Set(), note: log };
   const raw = await open(rawPath, 'r');
 
   // --- 16 honest clients ---
@@ -167,27 +167,42 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   // --- faults: origin down, latency, drops; one server restart midway ---
   const faults = { originDown: 0, latency: 0, drops: 0, serverRestarts: 0, refused: 0, dropped: 0 };
   const restartAt = Date.now() + o.seconds * 450;
+  // SIGTERM and a restart on the same port while qemu-img compares are in
+  // the middle of the image, no fault before they finish: each must
+  // reconnect (reconnect-delay) and still find every byte equal.
+  const restartUnderQemu = async () => {
+    const running = () => [...ctx.qemuRunning];
+    await Promise.all(running().map((q) => q.done)); // runs that may have met a fault
+    // Fresh runs, connected and part-way through the image.
+    while (ctx.qemuRunning.size === 0 || !running().every((q) => q.progressed)) {
+      if (stopped()) return;
+      await sleep(100);
+    }
+    faults.serverRestarts++;
+    const spanning = running();
+    log(`SIGTERM to smr serve with ${spanning.length} qemu-img compares running, then a restart on the same port`);
+    peakRssBytes = Math.max(peakRssBytes, peakRss(served.child.pid!));
+    expectingExit = true;
+    ctx.restarts.push(Date.now());
+    await served.stop();
+    expectingExit = false;
+    served = await start(port);
+    await Promise.all(spanning.map((q) => q.done));
+  };
   let restarted = false;
   while (!stopped()) {
-    await sleep(1500 + rnd() * 3000);
+    await sleep(3000 + rnd() * 5000);
     if (stopped()) break;
     if (!restarted && Date.now() >= restartAt) {
       restarted = true;
-      faults.serverRestarts++;
-      log('SIGTERM to smr serve, then a restart on the same port');
-      peakRssBytes = Math.max(peakRssBytes, peakRss(served.child.pid!));
-      expectingExit = true;
-      ctx.restarts.push(Date.now());
-      await served.stop();
-      expectingExit = false;
-      served = await start(port);
+      await restartUnderQemu();
       continue;
     }
     // In turn, so that every kind happens even in a short run.
     const kind = (faults.originDown + faults.latency + faults.drops) % 3;
     if (kind === 0) {
       faults.originDown++;
-      await fault(1000 + rnd() * 3000, () => proxy.setDown(true), () => proxy.setDown(false));
+      await fault(1000 + rnd() * 2000, () => proxy.setDown(true), () => proxy.setDown(false));
     } else if (kind === 1) {
       faults.latency++;
       const ms = 20 + Math.floor(rnd() * 180);
@@ -202,12 +217,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   await raw.close();
   log('clients done; waiting for the server to let go of everything');
 
-  // Idle connections to the origin are the server's to keep; cut them, then
-  // every descriptor the clients caused must be gone.
-  proxy.drop();
+  // Idle connections to the origin are the server's to keep (a read-ahead
+  // may still open one); cut them, then every descriptor the clients caused
+  // must be gone.
   const pid = served.child.pid!;
-  let fdsAtEnd = fdCount(pid);
+  let fdsAtEnd = -1;
   for (let i = 0; i < 100 && fdsAtEnd !== fdsAtStart; i++) {
+    proxy.drop();
     await sleep(100);
     fdsAtEnd = fdCount(pid);
   }

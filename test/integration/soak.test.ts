@@ -31,6 +31,8 @@ describe('chaos soak (60 s)', { skip }, () => {
       assert.equal(r.honest.qemuMismatches, 0, 'qemu-img compare found a difference');
       assert.equal(r.honest.fioVerifyFailures, 0, 'fio verify failed');
       assert.equal(r.crashes, 0, 'smr serve crashed');
+      assert.equal(r.faults.serverRestarts, 1, 'one SIGTERM and restart');
+      assert.ok(r.honest.qemuAcrossRestart >= 1, 'a qemu-img compare reconnected across the restart and found every byte equal');
       assert.equal(r.fdsAtEnd, r.fdsAtStart, 'open file descriptors back to the start value');
       assert.equal(r.durability.failedRestarts, 0, 'restart after kill -9');
       assert.equal(r.durability.lostBlocks, 0, 'acknowledged writes lost after kill -9');
