@@ -13,8 +13,8 @@ export interface Served {
   kill(): Promise<void>;
 }
 
-export async function startServe(args: string[], opts: { port?: number } = {}): Promise<Served> {
-  const child = spawn(process.execPath, [SMR, 'serve', '--listen', `127.0.0.1:${opts.port ?? 0}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startServe(args: string[], opts: { port?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Served> {
+  const child = spawn(process.execPath, [SMR, 'serve', '--listen', `127.0.0.1:${opts.port ?? 0}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
   let out = '';
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
