@@ -11,7 +11,7 @@ import { openStore } from '../src/store/index.js';
 
 const [recipePath, storePath, imagePath] = process.argv.slice(2) as [string, string, string];
 const recipe = await readRecipeFile(recipePath);
-const store = openStore(storePath);
+const store = await openStore(storePath);
 const size = recipe.imageSize;
 const RANDOM = 20000;
 const offsets = Array.from({ length: RANDOM }, () => randomInt(0, Math.floor(size / 4096)) * 4096);

@@ -2,7 +2,7 @@
 // behind caches. The block view only asks for chunks by their recipe entry.
 import { decodeChunk } from '../chunk/codec.js';
 import type { RecipeChunk } from '../chunk/types.js';
-import type { ChunkStore } from '../store/types.js';
+import type { ChunkReader } from '../store/types.js';
 
 export interface ChunkSource {
   /** The chunk's plaintext, exactly `length` bytes, verified. */
@@ -10,7 +10,7 @@ export interface ChunkSource {
 }
 
 export class StoreChunkSource implements ChunkSource {
-  constructor(private readonly store: ChunkStore) {}
+  constructor(private readonly store: ChunkReader) {}
 
   async get(chunk: RecipeChunk, length: number): Promise<Buffer> {
     const stored = await this.store.get(chunk.digest);

@@ -4,6 +4,12 @@
 import type { Recipe, RecipeChunk } from '../chunk/types.js';
 import { SmrError } from '../util/errors.js';
 import type { ChunkSource } from './chunk-source.js';
+import { ForwardReadAhead } from './forward-read-ahead.js';
+
+export interface RecipeViewOptions {
+  /** Chunks fetched ahead of forward scans (0 or absent: none; use it with a caching source). */
+  readAhead?: number;
+}
 
 export class RecipeView {
   readonly size: number;
@@ -11,13 +17,15 @@ export class RecipeView {
   readonly chunkCount: number;
   /** index -> chunk; absent = all zeros. */
   private readonly byIndex: Array<RecipeChunk | undefined>;
+  private readonly readAhead: ForwardReadAhead | null;
 
-  constructor(readonly recipe: Recipe, private readonly source: ChunkSource) {
+  constructor(readonly recipe: Recipe, private readonly source: ChunkSource, opts: RecipeViewOptions = {}) {
     this.size = recipe.imageSize;
     this.chunkSize = recipe.chunkSize;
     this.chunkCount = Math.ceil(this.size / this.chunkSize);
     this.byIndex = new Array(this.chunkCount);
     for (const c of recipe.chunks) this.byIndex[c.index] = c;
+    this.readAhead = opts.readAhead ? new ForwardReadAhead(this.chunkCount, opts.readAhead, (i) => this.chunkData(i)) : null;
   }
 
   chunk(index: number): RecipeChunk | undefined {
@@ -47,6 +55,7 @@ export class RecipeView {
     const last = Math.floor((end - 1) / this.chunkSize);
     const parts: Array<Promise<void>> = [];
     for (let i = first; i <= last; i++) {
+      this.readAhead?.onRead(i);
       const cStart = i * this.chunkSize;
       const from = Math.max(offset, cStart);
       const to = Math.min(end, cStart + this.chunkSize);

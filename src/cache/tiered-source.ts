@@ -5,7 +5,7 @@
 import { decodeChunk } from '../chunk/codec.js';
 import type { RecipeChunk } from '../chunk/types.js';
 import type { ChunkSource } from '../blockdev/chunk-source.js';
-import type { ChunkStore } from '../store/types.js';
+import type { ChunkReader } from '../store/types.js';
 import { SmrError } from '../util/errors.js';
 import type { DiskCache } from './disk-cache.js';
 import type { LruKCache } from './lru-k.js';
@@ -31,7 +31,7 @@ export class TieredChunkSource implements ChunkSource {
   readonly stats: TierStats = { memoryHits: 0, diskHits: 0, originFetches: 0, originBytes: 0, errors: 0 };
   private readonly flights = new Map<string, Promise<Buffer>>();
 
-  constructor(private readonly store: ChunkStore, private readonly opts: TieredOptions) {}
+  constructor(private readonly store: ChunkReader, private readonly opts: TieredOptions) {}
 
   async get(chunk: RecipeChunk, length: number): Promise<Buffer> {
     const hit = this.opts.memory.get(chunk.digest);

@@ -2,7 +2,7 @@
 // chunks are dropped (the recipe leaves them out); the others are encoded in
 // worker threads and put into the store, a bounded number at a time.
 import { SmrError } from '../util/errors.js';
-import type { ChunkStore } from '../store/types.js';
+import type { ChunkWriter } from '../store/types.js';
 import { isAllZero } from '../util/zero.js';
 import { WorkerPool } from './worker-pool.js';
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, RECIPE_MEDIA_TYPE, type Compression, type Encryption, type Recipe, type RecipeChunk } from './types.js';
@@ -58,7 +58,7 @@ export class Chunker {
   private failure: unknown = null;
   private readonly maxInFlight: number;
 
-  constructor(private readonly store: ChunkStore, private readonly opts: ChunkerOptions) {
+  constructor(private readonly store: ChunkWriter, private readonly opts: ChunkerOptions) {
     this.chunkSize = checkChunkSize(opts.chunkSize ?? DEFAULT_CHUNK_SIZE);
     this.pool = new WorkerPool(new URL('./encode-worker.js', import.meta.url), opts.workers);
     this.maxInFlight = this.pool.size * 4;

@@ -15,7 +15,7 @@ export { serializeRecipe } from './recipe-json.js';
 export { keyId } from './recipe-envelope.js';
 
 /** No recipe comes near this (16 GiB with keys: ~6 MB); it bounds what is read. */
-const MAX_RECIPE_BYTES = 256 * 1024 * 1024;
+export const MAX_RECIPE_BYTES = 256 * 1024 * 1024;
 
 function parseJson(bytes: Buffer, what: string): unknown {
   try {
@@ -73,14 +73,31 @@ export async function readRecipeFile(path: string, opts: { keyFile?: string } = 
   } finally {
     await fh.close();
   }
-  // The key is only loaded when needed, so a plain recipe never asks for one.
+  return recipeFromBytes(bytes, path, opts);
+}
+
+/**
+ * A recipe from its bytes, wherever they came from (`where` names it in
+ * errors). The key is only loaded when needed, so a plain recipe never asks
+ * for one.
+ */
+export async function recipeFromBytes(bytes: Buffer, where: string, opts: { keyFile?: string } = {}): Promise<Recipe> {
+  if (bytes.length > MAX_RECIPE_BYTES) throw new SmrError('RECIPE_INVALID', `${where} (${bytes.length} bytes) is too large to be a recipe`);
   const key = opts.keyFile !== undefined && isEncryptedRecipe(bytes) ? await loadKeyFile(opts.keyFile) : undefined;
   try {
     return parseRecipe(bytes, { key });
   } catch (e) {
-    if (e instanceof SmrError) throw new SmrError(e.code, `${path}: ${e.message}`);
+    if (e instanceof SmrError) throw new SmrError(e.code, `${where}: ${e.message}`);
     throw e;
   }
+}
+
+/** The bytes a recipe file holds: encrypted with `key` when given (required for encrypted images). */
+export function recipeBytes(recipe: Recipe, opts: { key?: Buffer } = {}): Buffer {
+  if (recipe.encoding.encryption !== 'none' && opts.key === undefined) {
+    throw new SmrError('RECIPE_KEY_REQUIRED', `the recipe of an encrypted image holds its chunk keys: it must be written with a tenant key (--key-file)`);
+  }
+  return opts.key !== undefined ? encryptRecipe(recipe, opts.key) : serializeRecipe(recipe);
 }
 
 /**
@@ -90,10 +107,7 @@ export async function readRecipeFile(path: string, opts: { keyFile?: string } = 
  * holds the chunk keys.
  */
 export async function writeRecipeFile(path: string, recipe: Recipe, opts: { key?: Buffer } = {}): Promise<void> {
-  if (recipe.encoding.encryption !== 'none' && opts.key === undefined) {
-    throw new SmrError('RECIPE_KEY_REQUIRED', `the recipe of an encrypted image holds its chunk keys: it must be written with a tenant key (--key-file)`);
-  }
-  const bytes = opts.key !== undefined ? encryptRecipe(recipe, opts.key) : serializeRecipe(recipe);
+  const bytes = recipeBytes(recipe, opts);
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {

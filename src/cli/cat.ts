@@ -1,12 +1,12 @@
 import { resolve } from 'node:path';
-import { readRecipeFile } from '../chunk/recipe.js';
+import { readRecipe } from '../store/recipe-io.js';
 import { RecipeView } from '../blockdev/recipe-view.js';
 import { StoreChunkSource } from '../blockdev/chunk-source.js';
 import { FileSink } from '../sink/file-sink.js';
 import { openStore } from '../store/index.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
-import { keyOption, requireStore, storeOption } from './chunk-options.js';
+import { keyOption, requireStore, storeSettings, storeOption } from './chunk-options.js';
 import { forEachChunk } from './each-chunk.js';
 
 export const catCommand: Command = {
@@ -27,8 +27,8 @@ ${keyOption.help}
   async run(argv) {
     const { values, positionals } = parse('cat', argv, { output: { type: 'string', short: 'o' }, quiet: { type: 'boolean', short: 'q' }, ...storeOption.spec, ...keyOption.spec });
     if (positionals.length !== 1) throw new UsageError(`expected one RECIPE (see 'smr cat --help')`);
-    const recipe = await readRecipeFile(positionals[0]!, { keyFile: values['key-file'] as string | undefined });
-    const store = openStore(requireStore(values, 'cat'));
+    const recipe = await readRecipe(positionals[0]!, { keyFile: values['key-file'] as string | undefined, ...storeSettings(values) });
+    const store = await openStore(requireStore(values, 'cat'), storeSettings(values));
     const view = new RecipeView(recipe, new StoreChunkSource(store));
     const progress = makeProgress(Boolean(values.quiet) || !values.output);
     let done = 0;

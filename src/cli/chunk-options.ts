@@ -4,12 +4,34 @@ import { loadKeyFile, parseSalt } from '../chunk/keys.js';
 import { checkChunkSize } from '../chunk/chunker.js';
 import type { Compression, Encryption } from '../chunk/types.js';
 import { DEFAULT_CHUNK_SIZE } from '../chunk/types.js';
+import type { StoreOptions } from '../store/index.js';
 import { parseSize, UsageError, type Options } from './args.js';
 
-export const storeOption = {
-  spec: { store: { type: 'string', short: 's' } } satisfies Options,
-  help: `  -s, --store STORE      the chunk store: a directory (dir:PATH or PATH)`,
+/** Where remote stores and recipes are (S3 settings beyond the environment). */
+export const remoteOption = {
+  spec: { 's3-endpoint': { type: 'string' }, profile: { type: 'string' }, hedge: { type: 'string' } } satisfies Options,
+  help: `      --s3-endpoint URL  S3-compatible server (default: AWS_ENDPOINT_URL)
+      --profile NAME     AWS profile (default: AWS_PROFILE)
+      --hedge auto|off|MS  a second request for a chunk read slower than this
+                         (default auto: the store's recent p95)`,
 };
+
+export const storeOption = {
+  spec: { store: { type: 'string', short: 's' }, ...remoteOption.spec } satisfies Options,
+  help: `  -s, --store STORE      the chunk store: a directory (dir:PATH or PATH),
+                         s3://BUCKET[/PREFIX], or http(s)://BASE (read-only)
+${remoteOption.help}`,
+};
+
+/** Store options from the command line (--s3-endpoint, --profile). */
+export function storeSettings(values: Record<string, unknown>): StoreOptions {
+  const h = values.hedge as string | undefined;
+  let hedge: StoreOptions['hedge'];
+  if (h === undefined || h === 'auto' || h === 'off') hedge = h;
+  else if (/^\d+$/.test(h) && Number(h) <= 600_000) hedge = Number(h);
+  else throw new UsageError(`--hedge: '${h}' is not auto, off or a number of milliseconds`);
+  return { s3Endpoint: values['s3-endpoint'] as string | undefined, profile: values.profile as string | undefined, hedge };
+}
 
 export const keyOption = {
   spec: { 'key-file': { type: 'string', short: 'k' } } satisfies Options,

@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
 import { Chunker } from '../chunk/chunker.js';
 import { chunkFile } from '../chunk/chunk-file.js';
-import { writeRecipeFile } from '../chunk/recipe.js';
-import { openStore } from '../store/index.js';
+import { writeRecipe } from '../store/recipe-io.js';
+import { openWritableStore } from '../store/index.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
-import { keyOption, requireStore, storeOption, writeOptions, writeSettings } from './chunk-options.js';
+import { keyOption, requireStore, storeSettings, storeOption, writeOptions, writeSettings } from './chunk-options.js';
 import { printChunkSummary } from './summary.js';
 
 export const chunkCommand: Command = {
@@ -36,7 +36,7 @@ ${keyOption.help}
     if (positionals.length !== 1) throw new UsageError(`expected one IMAGE, got ${positionals.length} (see 'smr chunk --help')`);
     if (!values.output) throw new UsageError("-o RECIPE is required (see 'smr chunk --help')");
     const settings = await writeSettings(values);
-    const store = openStore(requireStore(values, 'chunk'));
+    const store = await openWritableStore(requireStore(values, 'chunk'), storeSettings(values));
     const progress = makeProgress(Boolean(values.quiet));
     const chunker = new Chunker(store, { ...settings });
     const image = resolve(positionals[0]!);
@@ -55,7 +55,7 @@ ${keyOption.help}
     }
     const recipe = await chunker.finish(size, { reference: image });
     await store.flush?.(); // chunks durable before the recipe that names them
-    await writeRecipeFile(resolve(values.output as string), recipe, { key: settings.key });
+    await writeRecipe(values.output as string, recipe, { key: settings.key, ...storeSettings(values) });
     if (!values.quiet) printChunkSummary(values.output as string, recipe, chunker.stats, store.description);
     await store.close?.();
     return 0;

@@ -1,15 +1,14 @@
-import { resolve } from 'node:path';
 import { openImage } from '../oci/index.js';
 import { buildImage } from '../build/build-image.js';
 import { Chunker } from '../chunk/chunker.js';
-import { writeRecipeFile } from '../chunk/recipe.js';
+import { writeRecipe } from '../store/recipe-io.js';
 import { ChunkSink } from '../sink/chunk-sink.js';
-import { openStore } from '../store/index.js';
+import { openWritableStore } from '../store/index.js';
 import { formatPlatform } from '../oci/index.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
 import { layoutBuildOptions, layoutOptions } from './layout-options.js';
-import { keyOption, requireStore, storeOption, writeOptions, writeSettings } from './chunk-options.js';
+import { keyOption, requireStore, storeSettings, storeOption, writeOptions, writeSettings } from './chunk-options.js';
 import { SOURCE_HELP, sourceOpenOptions, sourceOptions } from './source-options.js';
 import { printChunkSummary } from './summary.js';
 
@@ -47,7 +46,7 @@ ${sourceOptions.help}
     if (!values.output) throw new UsageError("-o RECIPE is required (see 'smr convert --help')");
     const settings = await writeSettings(values);
     const layout = layoutBuildOptions(values);
-    const store = openStore(requireStore(values, 'convert'));
+    const store = await openWritableStore(requireStore(values, 'convert'), storeSettings(values));
     const progress = makeProgress(Boolean(values.quiet));
     const image = await openImage(positionals[0]!, { ...sourceOpenOptions(values), progress });
     try {
@@ -60,7 +59,7 @@ ${sourceOptions.help}
         platform: formatPlatform(image.platform),
       });
       await store.flush?.(); // chunks durable before the recipe that names them
-      await writeRecipeFile(resolve(values.output as string), recipe, { key: settings.key });
+      await writeRecipe(values.output as string, recipe, { key: settings.key, ...storeSettings(values) });
       if (!values.quiet) printChunkSummary(values.output as string, recipe, chunker.stats, store.description);
     } finally {
       await image.close();

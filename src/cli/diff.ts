@@ -1,8 +1,8 @@
-import { readRecipeFile } from '../chunk/recipe.js';
+import { readRecipe } from '../store/recipe-io.js';
 import type { Recipe } from '../chunk/types.js';
 import { formatBytes } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
-import { keyOption } from './chunk-options.js';
+import { keyOption, remoteOption, storeSettings } from './chunk-options.js';
 
 export interface RecipeDiff {
   a: { chunks: number; distinct: number; storedBytes: number; imageSize: number };
@@ -57,13 +57,14 @@ a store that already holds A.
 Options:
       --json             machine-readable output
 ${keyOption.help}
+${remoteOption.help}
   -h, --help             this help`,
 
   async run(argv) {
-    const { values, positionals } = parse('diff', argv, { json: { type: 'boolean' }, ...keyOption.spec });
+    const { values, positionals } = parse('diff', argv, { json: { type: 'boolean' }, ...keyOption.spec, ...remoteOption.spec });
     if (positionals.length !== 2) throw new UsageError(`expected two recipes A and B, got ${positionals.length} (see 'smr diff --help')`);
     const keyFile = values['key-file'] as string | undefined;
-    const [a, b] = await Promise.all(positionals.map((p) => readRecipeFile(p, { keyFile })));
+    const [a, b] = await Promise.all(positionals.map((p) => readRecipe(p, { keyFile, ...storeSettings(values) })));
     const d = diffRecipes(a!, b!);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);

@@ -1,9 +1,9 @@
-import { readRecipeFile } from '../chunk/recipe.js';
-import { openStore } from '../store/index.js';
+import { readRecipe } from '../store/recipe-io.js';
+import { openCollectableStore } from '../store/index.js';
 import { DEFAULT_GRACE_MS, gc } from '../store/gc.js';
 import { formatBytes, makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
-import { keyOption, requireStore, storeOption } from './chunk-options.js';
+import { keyOption, requireStore, storeSettings, storeOption } from './chunk-options.js';
 
 const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/;
 const UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -48,8 +48,8 @@ ${keyOption.help}
     const graceMs = values.grace !== undefined ? parseDuration(values.grace as string, '--grace') : DEFAULT_GRACE_MS;
     const keyFile = values['key-file'] as string | undefined;
     const keep = new Set<string>();
-    for (const f of keepFiles) for (const c of (await readRecipeFile(f, { keyFile })).chunks) keep.add(c.digest);
-    const store = openStore(requireStore(values, 'gc'));
+    for (const f of keepFiles) for (const c of (await readRecipe(f, { keyFile, ...storeSettings(values) })).chunks) keep.add(c.digest);
+    const store = await openCollectableStore(requireStore(values, 'gc'), storeSettings(values));
     const progress = makeProgress(Boolean(values.quiet));
     const r = await gc(store, keep, { graceMs, dryRun: Boolean(values['dry-run']), onProgress: (done) => progress.update({ phase: 'scanning chunks', done, unit: 'items' }) });
     progress.done();

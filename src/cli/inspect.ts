@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { readRecipeFile } from '../chunk/recipe.js';
+import { readRecipe } from '../store/recipe-io.js';
 import { ENCRYPTED_RECIPE_MEDIA_TYPE } from '../chunk/types.js';
 import { formatBytes } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
-import { keyOption } from './chunk-options.js';
+import { keyOption, remoteOption, storeSettings } from './chunk-options.js';
 
 export const inspectCommand: Command = {
   name: 'inspect',
@@ -13,27 +13,28 @@ export const inspectCommand: Command = {
 Options:
       --json             the whole recipe as JSON (keys omitted)
 ${keyOption.help}
+${remoteOption.help}
   -h, --help             this help`,
 
   async run(argv) {
-    const { values, positionals } = parse('inspect', argv, { json: { type: 'boolean' }, ...keyOption.spec });
+    const { values, positionals } = parse('inspect', argv, { json: { type: 'boolean' }, ...keyOption.spec, ...remoteOption.spec });
     if (positionals.length !== 1) throw new UsageError(`expected one RECIPE (see 'smr inspect --help')`);
     const path = positionals[0]!;
     const keyFile = values['key-file'] as string | undefined;
-    if (!keyFile) {
+    if (!keyFile && !/^(s3|https?):\/\//i.test(path)) {
       // Say what we can about an encrypted recipe without its key.
       let head: { mediaType?: string } = {};
       try {
         head = JSON.parse((await readFile(path)).subarray(0, 1 << 20).toString('utf8')) as { mediaType?: string };
       } catch {
-        /* readRecipeFile below gives the real error */
+        /* readRecipe below gives the real error (or the recipe is remote) */
       }
       if (head.mediaType === ENCRYPTED_RECIPE_MEDIA_TYPE) {
         process.stdout.write(`${path}: encrypted recipe (give --key-file to see its content)\n`);
         return 0;
       }
     }
-    const r = await readRecipeFile(path, { keyFile });
+    const r = await readRecipe(path, { keyFile, ...storeSettings(values) });
     if (values.json) {
       const plain = { ...r, chunks: r.chunks.map((c) => ({ index: c.index, digest: c.digest, storedLength: c.storedLength })) };
       process.stdout.write(`${JSON.stringify(plain, null, 2)}\n`);

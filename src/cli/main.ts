@@ -20,6 +20,7 @@ const commands: Entry[] = [
   { name: 'inspect', summary: 'summarise a recipe: source, size, chunks, stored bytes, encryption', load: async () => (await import('./inspect.js')).inspectCommand },
   { name: 'serve', summary: 'serve recipes as NBD block devices, fetching chunks lazily', load: async () => (await import('./serve.js')).serveCommand },
   { name: 'boot', summary: 'boot a micro-VM from an NBD export and run one command in it', load: async () => (await import('./boot.js')).bootCommand },
+  { name: 'copy', summary: "copy a recipe's chunks to another store (only what it lacks)", load: async () => (await import('./copy.js')).copyCommand },
   { name: 'gc', summary: 'delete chunks that no kept recipe references, safely', load: async () => (await import('./gc.js')).gcCommand },
 ];
 

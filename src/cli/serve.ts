@@ -1,6 +1,6 @@
 import { basename, extname, join, resolve } from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
-import { readRecipeFile } from '../chunk/recipe.js';
+import { readRecipe, readRecipeBytes } from '../store/recipe-io.js';
 import { RecipeView } from '../blockdev/recipe-view.js';
 import { Overlay } from '../blockdev/overlay.js';
 import { LruKCache } from '../cache/lru-k.js';
@@ -13,7 +13,7 @@ import { startPrefetch, type PrefetchStats } from '../serve/prefetch.js';
 import { openStore } from '../store/index.js';
 import { SmrError } from '../util/errors.js';
 import { parse, parseSize, UsageError, type Command } from './args.js';
-import { keyOption, requireStore, storeOption } from './chunk-options.js';
+import { keyOption, requireStore, storeSettings, storeOption } from './chunk-options.js';
 import { securityOptions, securitySettings } from './serve-security.js';
 
 interface ExportSpec {
@@ -83,6 +83,8 @@ ${storeOption.help}
       --trace-out [NAME=]FILE  record the order chunks are first read
       --prefetch [NAME=]FILE   fetch a recorded trace's chunks ahead of clients
       --prefetch-concurrency N  parallel prefetch fetches (default 4)
+      --read-ahead N       chunks fetched ahead of forward scans (default 8 for
+                           remote stores, 0 for directories)
       --stats-out FILE     write counters (JSON) there at exit
 ${keyOption.help}
 ${securityOptions.help}
@@ -103,6 +105,7 @@ ${securityOptions.help}
       'trace-out': { type: 'string', multiple: true },
       prefetch: { type: 'string', multiple: true },
       'prefetch-concurrency': { type: 'string' },
+      'read-ahead': { type: 'string' },
       'stats-out': { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
       ...storeOption.spec,
@@ -120,10 +123,14 @@ ${securityOptions.help}
     const prefetches = perExport(values.prefetch as string[] | undefined, specs, '--prefetch');
     const concurrency = values['prefetch-concurrency'] !== undefined ? Number(values['prefetch-concurrency']) : 4;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new UsageError('--prefetch-concurrency: a number from 1 to 256');
+    const readAheadOption = values['read-ahead'] !== undefined ? Number(values['read-ahead']) : undefined;
+    if (readAheadOption !== undefined && (!Number.isInteger(readAheadOption) || readAheadOption < 0 || readAheadOption > 256)) throw new UsageError('--read-ahead: a number of chunks from 0 to 256');
     const listen = values['no-tcp'] ? null : parseListen((values.listen as string | undefined) ?? '127.0.0.1:10809');
     if (!listen && !values.socket) throw new UsageError('--no-tcp needs --socket PATH');
 
-    const store = openStore(requireStore(values, 'serve'));
+    const store = await openStore(requireStore(values, 'serve'), storeSettings(values));
+    // A local store answers faster than read-ahead would help.
+    const readAhead = readAheadOption ?? (store.remote ? 8 : 0);
     const memory = new LruKCache<Buffer>({ maxBytes: parseSize((values['cache-mem'] as string | undefined) ?? '256M', '--cache-mem') });
     const disk = values['cache-dir']
       ? await DiskCache.open(resolve(values['cache-dir'] as string), parseSize((values['cache-dir-size'] as string | undefined) ?? '10G', '--cache-dir-size'))
@@ -137,11 +144,11 @@ ${securityOptions.help}
     const prefetchStats: Record<string, PrefetchStats> = {};
     const stoppers: Array<() => void> = [];
     for (const spec of specs) {
-      const recipe = await readRecipeFile(spec.recipe, { keyFile });
-      const view = new RecipeView(recipe, source);
+      const recipe = await readRecipe(spec.recipe, { keyFile, ...storeSettings(values) });
+      const view = new RecipeView(recipe, source, { readAhead });
       let overlay: Overlay | undefined;
       if (values.writable) {
-        const identity = Overlay.identityOf(await readFile(spec.recipe));
+        const identity = Overlay.identityOf(/^(s3|https?):\/\//i.test(spec.recipe) ? await readRecipeBytes(spec.recipe, storeSettings(values)) : await readFile(spec.recipe));
         overlay = await Overlay.open(values.overlay ? join(resolve(values.overlay as string), spec.name) : undefined, recipe.imageSize, identity);
         overlays.push(overlay);
       }
@@ -203,7 +210,9 @@ ${securityOptions.help}
     await server.close({ drainMs: 10_000 });
     await Promise.all([...recorders.values()].map((r) => r.flush()));
     await Promise.all(overlays.map((o) => o.close()));
-    const stats = { server: server.stats, cache: { ...source.stats, memoryBytes: memory.usedBytes, memoryEntries: memory.size }, disk: disk?.stats, prefetch: prefetchStats, exports: Object.fromEntries(exports.map((e) => [e.name, e.stats])), traced: Object.fromEntries([...recorders].map(([n, r]) => [n, r.count])) };
+    // Remote stores count their requests, hedges and retries.
+    const remote = (store as { reader?: { stats: object } }).reader?.stats;
+    const stats = { server: server.stats, remote, cache: { ...source.stats, memoryBytes: memory.usedBytes, memoryEntries: memory.size }, disk: disk?.stats, prefetch: prefetchStats, exports: Object.fromEntries(exports.map((e) => [e.name, e.stats])), traced: Object.fromEntries([...recorders].map(([n, r]) => [n, r.count])) };
     if (values['stats-out']) await writeFile(values['stats-out'] as string, `${JSON.stringify(stats, null, 2)}\n`);
     log('info', `stopped: ${server.stats.requests} requests, ${source.stats.originFetches} chunks (${source.stats.originBytes} bytes) fetched from the store`);
     await store.close?.();

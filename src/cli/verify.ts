@@ -1,15 +1,18 @@
 import { open } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
-import { readRecipeFile } from '../chunk/recipe.js';
+import { readRecipe } from '../store/recipe-io.js';
 import { RecipeView } from '../blockdev/recipe-view.js';
 import { StoreChunkSource } from '../blockdev/chunk-source.js';
+import { LruKCache } from '../cache/lru-k.js';
+import { TieredChunkSource } from '../cache/tiered-source.js';
 import { openStore } from '../store/index.js';
 import { isSmrError, SmrError } from '../util/errors.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
-import { keyOption, requireStore, storeOption } from './chunk-options.js';
+import { keyOption, requireStore, storeSettings, storeOption } from './chunk-options.js';
 
 const CONCURRENCY = 8;
+const REMOTE_CACHE_BYTES = 512 << 20;
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -40,9 +43,12 @@ ${keyOption.help}
     if (positionals.length !== 1) throw new UsageError(`expected one RECIPE (see 'smr verify --help')`);
     const reads = values.reads !== undefined ? Number(values.reads) : values.image ? 1000 : 0;
     if (!Number.isSafeInteger(reads) || reads < 0) throw new UsageError(`--reads: '${values.reads}' is not a count`);
-    const recipe = await readRecipeFile(positionals[0]!, { keyFile: values['key-file'] as string | undefined });
-    const store = openStore(requireStore(values, 'verify'));
-    const view = new RecipeView(recipe, new StoreChunkSource(store));
+    const recipe = await readRecipe(positionals[0]!, { keyFile: values['key-file'] as string | undefined, ...storeSettings(values) });
+    const store = await openStore(requireStore(values, 'verify'), storeSettings(values));
+    // A remote store would be asked again for every random read: keep what
+    // the first pass fetched (verified once, on arrival) in memory.
+    const source = store.remote ? new TieredChunkSource(store, { memory: new LruKCache<Buffer>({ maxBytes: REMOTE_CACHE_BYTES }) }) : new StoreChunkSource(store);
+    const view = new RecipeView(recipe, source);
     const progress = makeProgress(Boolean(values.quiet));
     const problems: string[] = [];
     const note = (msg: string) => {

@@ -3,6 +3,7 @@
 // does not: scheme choice, authentication, retries with backoff, redirects,
 // and resuming a blob download where a dropped connection left it.
 import { SmrError } from '../util/errors.js';
+import { backoffDelay, sleep } from '../util/retry.js';
 import { digestOf, parseDigest, shortDigest, verifyBytes } from '../util/digest.js';
 import {
   HttpAgents,
@@ -54,7 +55,6 @@ function isLoopback(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Registry error bodies: {"errors":[{"code":"MANIFEST_UNKNOWN","message":"…"}]}. */
 async function errorDetail(res: HttpResponse): Promise<string> {
@@ -159,11 +159,11 @@ export class RegistryClient {
    * status is in `accept` (other statuses are the caller's to map, body unread).
    */
   private async send(url: URL, so: SendOptions, what: string, accept: number[]): Promise<HttpResponse> {
-    const { attempts, backoffMs } = this.opts;
+    const { attempts } = this.opts;
     let authRetried = false;
     let lastProblem = '';
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      if (attempt > 1) await sleep(backoffMs * 2 ** (attempt - 2) * (0.75 + Math.random() * 0.5));
+      if (attempt > 1) await sleep(backoffDelay(this.opts, attempt - 1));
       const headers: Record<string, string> = { ...so.headers };
       const authorization = so.auth === false ? undefined : await this.auth.authorization(this.scope);
       if (authorization) headers.authorization = authorization;
@@ -283,7 +283,7 @@ export class RegistryClient {
     parseDigest(desc.digest, name);
     const url = await this.v2(`blobs/${desc.digest}`);
     const what = `GET ${url.pathname.replace(/[0-9a-f]{52}$/, '…')}`;
-    const { attempts, backoffMs } = this.opts;
+    const { attempts } = this.opts;
     for (let attempt = 1; ; attempt++) {
       const headers: Record<string, string> = {};
       if (pending.bytes > 0) headers.range = `bytes=${pending.bytes}-`;
@@ -329,7 +329,7 @@ export class RegistryClient {
             { cause: err },
           );
         }
-        await sleep(backoffMs * 2 ** (attempt - 1));
+        await sleep(backoffDelay(this.opts, attempt));
         continue;
       }
       if (pending.bytes < desc.size && attempt < attempts) continue; // closed early but cleanly: resume

@@ -26,7 +26,7 @@
 // Default grace: one hour, far above the time a convert takes and any clock
 // skew between hosts sharing a store over a network file system.
 import { SmrError } from '../util/errors.js';
-import type { ChunkStore } from './types.js';
+import type { ChunkCollector } from './types.js';
 
 export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
 
@@ -55,19 +55,15 @@ export interface GcResult {
   young: number;
 }
 
-// Optional housekeeping a store may offer (DirStore does): undo what a
-// crashed gc or writer left behind before judging anything.
-interface Recoverable {
-  recover?(olderThanMs: number): Promise<unknown>;
-}
-
-export async function gc(store: ChunkStore, keep: Iterable<string>, opts: GcOptions): Promise<GcResult> {
+export async function gc(store: ChunkCollector, keep: Iterable<string>, opts: GcOptions): Promise<GcResult> {
   if (!Number.isFinite(opts.graceMs) || opts.graceMs < 0) {
     throw new SmrError('USAGE', `gc grace period must be a duration of 0 or more milliseconds, not ${opts.graceMs}`);
   }
   const keepSet = keep instanceof Set ? (keep as Set<string>) : new Set(keep);
   const unusedSince = Date.now() - opts.graceMs - CLOCK_SLACK_MS;
-  if (!opts.dryRun) await (store as ChunkStore & Recoverable).recover?.(unusedSince);
+  // Optional housekeeping (DirStore has it): undo what a crashed gc or
+  // writer left behind before judging anything.
+  if (!opts.dryRun) await store.recover?.(unusedSince);
   const r: GcResult = { kept: 0, deleted: 0, deletedBytes: 0, young: 0 };
   const inFlight = new Set<Promise<void>>();
   let failure: unknown = null;

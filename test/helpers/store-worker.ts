@@ -6,7 +6,7 @@
 // Each prints one JSON line at the end; gc prints "start <ms>" just before
 // it starts. Without arguments it does nothing (`node --test dist/test/`
 // loads every file here).
-import { DirStore } from '../../src/store/dir-store.js';
+import { DirStore } from '../../src/store/dir/dir-store.js';
 import { gc } from '../../src/store/gc.js';
 import { testChunk } from './store-chunks.js';
 

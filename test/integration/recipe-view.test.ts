@@ -28,7 +28,7 @@ it('readAt equals the raw image for any offset and length', { skip: skipWithoutF
     assert.equal(r.code, 0, r.stderr);
   }
   const recipe = await readRecipeFile(join(work, 'py.recipe'));
-  const view = new RecipeView(recipe, new TieredChunkSource(openStore(join(work, 's')), { memory: new LruKCache<Buffer>({ maxBytes: 16 * 128 * 1024 }) }));
+  const view = new RecipeView(recipe, new TieredChunkSource(await openStore(join(work, 's')), { memory: new LruKCache<Buffer>({ maxBytes: 16 * 128 * 1024 }) }));
   const cs = recipe.chunkSize;
   const size = recipe.imageSize;
   const zeroChunks = Array.from({ length: view.chunkCount }, (_, i) => i).filter((i) => view.chunk(i) === undefined);

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DirStore } from '../../src/store/dir-store.js';
+import { DirStore } from '../../src/store/dir/dir-store.js';
 import { age, inspectTree, tempDir, testChunks } from '../helpers/store-chunks.js';
 
 const WORKER = fileURLToPath(new URL('../helpers/store-worker.js', import.meta.url));

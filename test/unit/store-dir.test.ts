@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DirStore } from '../../src/store/dir-store.js';
-import { openStore } from '../../src/store/index.js';
+import { DirStore } from '../../src/store/dir/dir-store.js';
+import { openStore, openWritableStore } from '../../src/store/index.js';
 import { age, chunkFile, inspectTree, tempDir, testChunk, testChunks } from '../helpers/store-chunks.js';
 
 async function collectList(store: DirStore) {
@@ -169,28 +169,37 @@ describe('DirStore', () => {
 });
 
 describe('openStore', () => {
-  it('takes dir:PATH and plain paths as directories', () => {
-    const a = openStore(`dir:${work}/x`) as DirStore;
+  it('takes dir:PATH and plain paths as directories', async () => {
+    const a = (await openStore(`dir:${work}/x`)) as DirStore;
     assert.ok(a instanceof DirStore);
     assert.equal(a.root, join(work, 'x'));
     assert.equal(a.description, `dir:${join(work, 'x')}`);
-    assert.equal((openStore('relative/store') as DirStore).root, resolve('relative/store'));
-    assert.equal((openStore('./with:colon') as DirStore).root, resolve('with:colon'));
-    assert.equal((openStore('dir:with:colon') as DirStore).root, resolve('with:colon'));
+    assert.equal(((await openStore('relative/store')) as DirStore).root, resolve('relative/store'));
+    assert.equal(((await openStore('./with:colon')) as DirStore).root, resolve('with:colon'));
+    assert.equal(((await openStore('dir:with:colon')) as DirStore).root, resolve('with:colon'));
   });
 
-  it('refuses other schemes by name, listing the supported forms', () => {
-    for (const spec of ['s3://bucket/prefix', 's3:bucket', 'http://cdn.example/store', 'https://x', 'oci://reg/repo', 'redis://h']) {
-      assert.throws(() => openStore(spec), (e: Error & { code?: string }) => {
+  it('refuses unknown schemes by name, listing the supported forms', async () => {
+    for (const spec of ['oci://reg/repo', 'redis://h', 'ftp://x/y']) {
+      await assert.rejects(openStore(spec), (e: Error & { code?: string }) => {
         assert.equal(e.code, 'STORE_UNSUPPORTED', spec);
-        assert.match(e.message, /not supported yet; use dir:PATH or a plain PATH/);
+        assert.match(e.message, /unknown scheme '\w+:'; use dir:PATH or a plain PATH.*s3:\/\/BUCKET\[\/PREFIX\], http\(s\):\/\//);
         return true;
       });
     }
   });
 
-  it('refuses an empty path', () => {
-    assert.throws(() => openStore(''), { code: 'USAGE' });
-    assert.throws(() => openStore('dir:'), { code: 'USAGE' });
+  it('refuses malformed store URIs with one line', async () => {
+    for (const spec of ['', 'dir:', 's3:bucket', 's3://', 's3://Bad_Bucket/x', 's3://ab', 's3://bucket/../x', 'https://', 'http://host/store?x=1']) {
+      await assert.rejects(openStore(spec), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'USAGE', spec);
+        assert.doesNotMatch(e.message, /\n/);
+        return true;
+      });
+    }
+  });
+
+  it('refuses to write to a read-only store', async () => {
+    await assert.rejects(openWritableStore('https://cdn.example/store'), { code: 'STORE_READ_ONLY' });
   });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DirStore } from '../../src/store/dir-store.js';
+import { DirStore } from '../../src/store/dir/dir-store.js';
 import { gc } from '../../src/store/gc.js';
 import { age, chunkFile, inspectTree, tempDir, testChunks, type TestChunk } from '../helpers/store-chunks.js';
 

@@ -4,7 +4,7 @@
 // create it first, before any chunk, so a half-made store always has it.
 import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SmrError } from '../util/errors.js';
+import { SmrError } from '../../util/errors.js';
 import { isErrno, storeError } from './fs-errors.js';
 
 export const MARKER = 'smr-store.json';

@@ -1,7 +1,7 @@
 // File-system errors as the store's stable codes. A full or read-only device
 // is something the user can act on, so it gets a code and a sentence of its
 // own; everything else is STORE_IO with the system's message.
-import { SmrError } from '../util/errors.js';
+import { SmrError } from '../../util/errors.js';
 
 export function storeError(e: unknown, root: string, doing: 'read' | 'write'): SmrError {
   if (e instanceof SmrError) return e;

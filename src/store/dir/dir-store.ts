@@ -11,12 +11,12 @@
 import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { SmrError } from '../util/errors.js';
-import { checkChunkName, chunkKey, isChunkName } from './chunk-name.js';
+import { SmrError } from '../../util/errors.js';
+import { checkChunkName, chunkKey, isChunkName } from '../chunk-name.js';
 import { isErrno, storeError } from './fs-errors.js';
 import { makeDir } from './make-dir.js';
 import { inspectStoreDir, writeMarker } from './marker.js';
-import type { ChunkStore } from './types.js';
+import type { ChunkInfo, ChunkStore } from '../types.js';
 
 const TEMP_PREFIX = '.tmp-';
 const FANOUT = /^[0-9a-f]{2}$/;
@@ -26,12 +26,6 @@ const STAT_BATCH = 64;
 // ENOTDIR: the store path is a file; ensureReadable() says so.
 function absent(e: unknown): boolean {
   return isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR');
-}
-
-export interface ChunkInfo {
-  name: string;
-  mtimeMs: number;
-  size: number;
 }
 
 export class DirStore implements ChunkStore {
