@@ -1,0 +1,195 @@
+// The shared cache tier: chunks that some worker fetched from the origin, kept
+// on cache servers people already run (Redis, memcached) for every worker.
+// Placement is rendezvous hashing of the chunk name over the nodes; with an
+// erasure code K+M each chunk is K data fragments plus M parity fragments on
+// K+M distinct nodes, a read asks all of them and is done with the first K
+// good answers, so one slow or dead node costs nothing. The values are the
+// origin's stored bytes (compressed, encrypted where the recipe is), never
+// plaintext; the tiered source verifies the reassembled chunk's digest.
+import type { LogFn } from '../../nbd/index.js';
+import type { ChunkTier } from '../tier.js';
+import { FillQueue, type FillCounters } from './fill-queue.js';
+import { decodeFragment, encodeFragments, joinFragments, type ErasureCode, type Fragment } from './fragments.js';
+import { openCacheNode, type CacheNode } from './node.js';
+import { NodeHealth, type NodeCounters, type NodeState } from './node-health.js';
+import type { NodeSpec } from './node-url.js';
+import { rankNodes } from './rendezvous.js';
+
+export interface SharedTierOptions {
+  nodes: NodeSpec[];
+  /** Default: 4+1 with at least five nodes, else whole chunks on one node (1+0). */
+  code?: ErasureCode;
+  /** A read request not answered within this is a failure, and its node is marked down. */
+  timeoutMs: number;
+  /** Key prefix, so several fleets can share servers. */
+  prefix: string;
+  log: LogFn;
+  /** Pause before a down node is probed again. */
+  retryMs?: number;
+  /** Chunks waiting to be written before new fills are dropped. */
+  fillCapacity?: number;
+  fillConcurrency?: number;
+}
+
+export interface SharedTierStats {
+  code: string;
+  hits: number;
+  misses: number;
+  /** Good fragments a hit was decoded from. */
+  fragmentsDecoded: number;
+  /** Hits that rebuilt a missing data fragment from parity. */
+  parityRepairs: number;
+  /** Reassembled chunks that failed the digest (bypassed; the origin's fill overwrites them). */
+  digestFailures: number;
+  fills: FillCounters;
+  nodes: Record<string, NodeCounters & { state: NodeState }>;
+}
+
+const FAILED = Symbol('failed');
+
+export function defaultCode(nodeCount: number): ErasureCode {
+  return nodeCount >= 5 ? { k: 4, m: 1 } : { k: 1, m: 0 };
+}
+
+export class SharedTier implements ChunkTier {
+  readonly name = 'shared';
+  private readonly health: NodeHealth[];
+  private readonly ids: string[];
+  private readonly fills: FillQueue;
+  /** Requests sent and not yet answered or timed out (reads finish before their slowest one). */
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly counts = { hits: 0, misses: 0, fragmentsDecoded: 0, parityRepairs: 0, digestFailures: 0 };
+
+  private constructor(private readonly nodes: CacheNode[], readonly code: ErasureCode, private readonly opts: SharedTierOptions) {
+    this.ids = nodes.map((n) => n.id);
+    this.health = nodes.map((n) => new NodeHealth(n.id, opts.retryMs ?? 1000, opts.log));
+    this.fills = new FillQueue(opts.fillCapacity ?? 256, opts.fillConcurrency ?? 4);
+  }
+
+  static async open(opts: SharedTierOptions): Promise<SharedTier> {
+    const code = opts.code ?? defaultCode(opts.nodes.length);
+    if (code.k + code.m > opts.nodes.length) {
+      throw new Error(`--shared-ec ${code.k}+${code.m} needs ${code.k + code.m} nodes, ${opts.nodes.length} given`);
+    }
+    const nodes = await Promise.all(opts.nodes.map(openCacheNode));
+    // Give connections a moment, so the first reads do not find every node "down".
+    await Promise.all(nodes.map((n) => n.ready(1000)));
+    return new SharedTier(nodes, code, opts);
+  }
+
+  get stats(): SharedTierStats {
+    return {
+      code: `${this.code.k}+${this.code.m}`,
+      ...this.counts,
+      fills: this.fills.counters,
+      nodes: Object.fromEntries(this.health.map((h) => [h.id, { state: h.state, ...h.counters }])),
+    };
+  }
+
+  private key(digest: string, index: number): string {
+    return `${this.opts.prefix}${digest}/${this.code.k}+${this.code.m}/${index}`;
+  }
+
+  /** The node index holding each fragment, fragment 0 first. */
+  private placement(digest: string): number[] {
+    return rankNodes(this.ids, digest).slice(0, this.code.k + this.code.m);
+  }
+
+  /** One request to one node under a timeout; FAILED (and the node marked) on error or timeout. */
+  private async ask<T>(node: number, op: (n: CacheNode) => Promise<T>, timeoutMs: number): Promise<T | typeof FAILED> {
+    const p = this.request(node, op, timeoutMs);
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+    return p;
+  }
+
+  private async request<T>(node: number, op: (n: CacheNode) => Promise<T>, timeoutMs: number): Promise<T | typeof FAILED> {
+    const h = this.health[node]!;
+    h.counters.requests++;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<typeof FAILED>((r) => (timer = setTimeout(() => r(FAILED), timeoutMs)));
+    try {
+      const r = await Promise.race([op(this.nodes[node]!), timedOut]);
+      if (r === FAILED) h.failed('timeout', `no answer within ${timeoutMs} ms`);
+      else h.succeeded();
+      return r;
+    } catch (e) {
+      h.failed('error', (e as Error).message);
+      return FAILED;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  get(digest: string): Promise<Buffer | null> {
+    const { k } = this.code;
+    return new Promise((resolve) => {
+      const good: Fragment[] = [];
+      let pending = 0;
+      let settled = false;
+      const settle = () => {
+        if (settled) return;
+        if (good.length >= k) {
+          settled = true;
+          const stored = joinFragments(good.slice(0, k), this.code);
+          if (stored === null) return resolve(this.miss());
+          this.counts.hits++;
+          this.counts.fragmentsDecoded += k;
+          if (good.slice(0, k).some((f) => f.index >= k)) this.counts.parityRepairs++;
+          resolve(stored);
+        } else if (good.length + pending < k) {
+          settled = true;
+          resolve(this.miss());
+        }
+      };
+      this.placement(digest).forEach((node, index) => {
+        if (!this.health[node]!.usable()) return;
+        pending++;
+        void this.ask(node, (n) => n.get(this.key(digest, index)), this.opts.timeoutMs).then((value) => {
+          pending--;
+          if (value !== FAILED && value !== null) {
+            const f = decodeFragment(value, digest, index, this.code);
+            if (typeof f === 'string') this.health[node]!.badValue(f);
+            else good.push(f);
+          }
+          settle();
+        });
+      });
+      settle();
+    });
+  }
+
+  private miss(): null {
+    this.counts.misses++;
+    return null;
+  }
+
+  put(digest: string, stored: Buffer): void {
+    this.fills.offer(async () => {
+      const values = encodeFragments(digest, stored, this.code);
+      // Writes may take longer than reads (bigger requests); a slow write is not a dead node.
+      const timeout = Math.max(4 * this.opts.timeoutMs, 250);
+      const results = await Promise.all(
+        this.placement(digest).map((node, index) =>
+          this.health[node]!.usable() ? this.ask(node, (n) => n.set(this.key(digest, index), values[index]!), timeout) : FAILED,
+        ),
+      );
+      if (results.includes(FAILED)) throw new Error('not every fragment was written');
+    });
+  }
+
+  rejected(): void {
+    this.counts.digestFailures++;
+  }
+
+  /** Resolves when the queued fills are written (or failed) and every request sent has ended. */
+  async idle(): Promise<void> {
+    await this.fills.idle();
+    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+  }
+
+  async close(): Promise<void> {
+    await this.idle();
+    await Promise.all(this.nodes.map((n) => n.close()));
+  }
+}
