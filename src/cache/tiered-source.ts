@@ -14,6 +14,9 @@ import type { LruKCache } from './lru-k.js';
 import { OriginTier } from './origin-tier.js';
 import { emptyCounters, type ChunkTier, type TierCounters, type TierObserver } from './tier.js';
 
+/** A tier's name: 'memory', then each ChunkTier's ('disk', 'shared', 'origin', ...). */
+export type Tier = string;
+
 export interface TierStats {
   memoryHits: number;
   memoryMisses: number;
