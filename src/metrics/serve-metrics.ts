@@ -35,9 +35,11 @@ export function createServeMetrics(): ServeMetrics {
   const registry = new Registry();
   let src: MetricSources | null = null;
 
-  /** A counter whose value is read from the stats when scraped. */
-  const counter = (name: string, help: string, labelNames: string[], read: (s: MetricSources) => Array<[Record<string, string>, number]>) =>
-    new Counter({
+  type Values = Array<[Record<string, string>, number]>;
+  /** A metric whose values are read from the stats when scraped. */
+  const readAtScrape = (set: (m: Counter | Gauge, labels: Record<string, string>, v: number) => void) => (name: string, help: string, labelNames: string[], read: (s: MetricSources) => Values) => {
+    const Kind = set === setCounter ? Counter : Gauge;
+    return new Kind({
       name,
       help,
       labelNames,
@@ -45,21 +47,13 @@ export function createServeMetrics(): ServeMetrics {
       collect() {
         if (!src) return;
         this.reset();
-        for (const [labels, v] of read(src)) this.inc(labels, v);
+        for (const [labels, v] of read(src)) set(this, labels, v);
       },
     });
-  const gauge = (name: string, help: string, labelNames: string[], read: (s: MetricSources) => Array<[Record<string, string>, number]>) =>
-    new Gauge({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        if (!src) return;
-        this.reset();
-        for (const [labels, v] of read(src)) this.set(labels, v);
-      },
-    });
+  };
+  const setCounter = (m: Counter | Gauge, labels: Record<string, string>, v: number) => (m as Counter).inc(labels, v);
+  const counter = readAtScrape(setCounter);
+  const gauge = readAtScrape((m, labels, v) => (m as Gauge).set(labels, v));
 
   const tiers = (s: MetricSources, field: 'hits' | 'misses' | 'errors' | 'corrupt' | 'bytes') =>
     Object.entries(s.source.stats.tiers).map(([tier, c]): [Record<string, string>, number] => [{ tier }, c[field]]);
@@ -71,7 +65,7 @@ export function createServeMetrics(): ServeMetrics {
   counter('smr_chunk_read_failures_total', 'Chunks no tier could give', [], (s) => [[{}, s.source.stats.errors]]);
   const latency = new Histogram({ name: 'smr_tier_latency_seconds', help: 'Time a tier took to answer for one chunk', labelNames: ['tier', 'outcome'], buckets: LATENCY_BUCKETS, registers: [registry] });
 
-  const origin = (f: keyof RemoteReadStats) => (s: MetricSources): Array<[Record<string, string>, number]> => (s.origin ? [[{}, s.origin[f]]] : []);
+  const origin = (f: keyof RemoteReadStats) => (s: MetricSources): Values => (s.origin ? [[{}, s.origin[f]]] : []);
   counter('smr_origin_requests_total', 'Requests to the remote origin store', [], origin('requests'));
   counter('smr_origin_retries_total', 'Retried origin requests', [], origin('retries'));
   counter('smr_origin_hedges_total', 'Hedged (duplicate) origin requests sent', [], origin('hedges'));
@@ -83,13 +77,13 @@ export function createServeMetrics(): ServeMetrics {
   gauge('smr_shared_node_up', 'Shared-tier node state (1 up, 0 marked down)', ['node'], (s) => nodes(s).map(([node, n]) => [{ node }, n.state === 'up' ? 1 : 0]));
   counter('smr_shared_node_requests_total', 'Requests sent to a shared-tier node', ['node'], (s) => nodes(s).map(([node, n]) => [{ node }, n.requests]));
   counter('smr_shared_node_errors_total', 'Failed requests to a shared-tier node', ['node', 'kind'], (s) =>
-    nodes(s).flatMap(([node, n]): Array<[Record<string, string>, number]> => [
+    nodes(s).flatMap(([node, n]): Values => [
       [{ node, kind: 'error' }, n.errors],
       [{ node, kind: 'timeout' }, n.timeouts],
       [{ node, kind: 'bad_value' }, n.badValues],
     ]),
   );
-  const shared = (read: (t: SharedTier) => number) => (s: MetricSources): Array<[Record<string, string>, number]> => (s.shared ? [[{}, read(s.shared)]] : []);
+  const shared = (read: (t: SharedTier) => number) => (s: MetricSources): Values => (s.shared ? [[{}, read(s.shared)]] : []);
   counter('smr_shared_fragments_decoded_total', 'Fragments shared-tier hits were decoded from', [], shared((t) => t.stats.fragmentsDecoded));
   counter('smr_shared_parity_repairs_total', 'Shared-tier hits that rebuilt a fragment from parity', [], shared((t) => t.stats.parityRepairs));
   counter('smr_shared_digest_failures_total', 'Reassembled shared-tier chunks that failed their digest', [], shared((t) => t.stats.digestFailures));
