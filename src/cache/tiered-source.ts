@@ -104,19 +104,20 @@ export class TieredChunkSource implements ChunkSource {
         this.opts.observe?.(tier.name, 'miss', performance.now() - started, 0);
         continue;
       }
+      const answeredMs = performance.now() - started; // the tier's time, not the decoding's
       let data: Buffer;
       try {
         data = decodeChunk(stored, chunk, length);
       } catch (e) {
         counters.corrupt++;
-        this.opts.observe?.(tier.name, 'corrupt', performance.now() - started, stored.length);
+        this.opts.observe?.(tier.name, 'corrupt', answeredMs, stored.length);
         tier.rejected?.(chunk.digest);
         lastError = e;
         continue;
       }
       counters.hits++;
       counters.bytes += stored.length;
-      this.opts.observe?.(tier.name, 'hit', performance.now() - started, stored.length);
+      this.opts.observe?.(tier.name, 'hit', answeredMs, stored.length);
       for (let j = 0; j < i; j++) this.tiers[j]!.put?.(chunk.digest, stored);
       this.opts.memory.set(chunk.digest, data, data.length);
       this.opts.onFetch?.(chunk, tier.name, performance.now() - t0, stored.length);

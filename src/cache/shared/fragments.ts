@@ -88,8 +88,20 @@ export function joinFragments(fragments: Fragment[], code: ErasureCode): Buffer 
   return Buffer.concat(data).subarray(0, storedLength);
 }
 
+/** XOR of equal-sized parts, a 32-bit word at a time (a byte loop costs ~1 ms per 512 KiB chunk). */
 function xorAll(parts: Buffer[], size: number): Buffer {
-  const out = Buffer.alloc(size);
-  for (const p of parts) for (let i = 0; i < size; i++) out[i]! ^= p[i]!;
-  return out;
+  const words = Math.ceil(size / 4);
+  const out = new Uint32Array(words);
+  const scratch = new Uint8Array(words * 4);
+  for (const p of parts) {
+    let w: Uint32Array;
+    if (p.byteOffset % 4 === 0 && p.length === words * 4) w = new Uint32Array(p.buffer, p.byteOffset, words);
+    else {
+      scratch.fill(0);
+      scratch.set(p.subarray(0, size));
+      w = new Uint32Array(scratch.buffer);
+    }
+    for (let i = 0; i < words; i++) out[i]! ^= w[i]!;
+  }
+  return Buffer.from(out.buffer, 0, size);
 }

@@ -62,7 +62,7 @@ export class SharedTier implements ChunkTier {
 
   private constructor(private readonly nodes: CacheNode[], readonly code: ErasureCode, private readonly opts: SharedTierOptions) {
     this.ids = nodes.map((n) => n.id);
-    this.health = nodes.map((n) => new NodeHealth(n.id, opts.retryMs ?? 1000, opts.log));
+    this.health = nodes.map((n) => new NodeHealth(n.id, opts.retryMs ?? 250, opts.log));
     this.fills = new FillQueue(opts.fillCapacity ?? 256, opts.fillConcurrency ?? 4);
   }
 
