@@ -18,6 +18,7 @@ import { encodeFragments } from '../../src/cache/shared/fragments.js';
 import { openWritableStore, type ChunkReader } from '../../src/store/index.js';
 import { startRedis } from '../helpers/services/redis.js';
 import { startMemcached } from '../helpers/services/memcached.js';
+import { startRedisCluster } from '../helpers/services/redis-cluster.js';
 import type { ServiceHandle } from '../helpers/services/service.js';
 import { startTcpGate, type TcpGate } from '../helpers/tcp-gate.js';
 
@@ -250,6 +251,34 @@ describe('shared tier', () => {
       for (const s of Object.values(t.stats.nodes)) assert.ok(s.errors + s.timeouts > 0 && s.state === 'down', JSON.stringify(s));
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('Redis Cluster', () => {
+  it('three masters through the client: chunks spread over the slots, read back with the origin gone', async () => {
+    randomPrefix = 'cl';
+    const cluster = await startRedisCluster(3);
+    try {
+      const list = `redis-cluster://${cluster.nodes.join(',')}`;
+      await fill(list);
+      const t = await tier(list);
+      const src = source(emptyOrigin, t);
+      await readAll(src);
+      assert.equal(src.stats.tiers.shared!.hits, chunks.length);
+      await t.close();
+      // Each master holds some of the keys: the client followed the slots.
+      for (const n of cluster.nodes) {
+        const [host, port] = n.split(':');
+        const r = new Redis({ host, port: Number(port) });
+        try {
+          assert.ok((await r.dbsize()) > 0, `${n} holds keys`);
+        } finally {
+          r.disconnect();
+        }
+      }
+    } finally {
+      await cluster.stop();
     }
   });
 });
