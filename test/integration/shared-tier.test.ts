@@ -88,29 +88,33 @@ async function fill(list: string, extra: Partial<SharedTierOptions> = {}): Promi
   await t.close();
 }
 
+/** A second worker, with the origin gone, reads every chunk from the shared tier alone. */
+async function readBackWithoutOrigin(list: string): Promise<SharedTier> {
+  const t = await tier(list);
+  try {
+    const src = source(emptyOrigin, t);
+    await readAll(src);
+    assert.equal(src.stats.tiers.shared!.hits, chunks.length);
+    assert.equal(src.stats.tiers.origin!.hits, 0);
+  } finally {
+    await t.close();
+  }
+  return t;
+}
+
 describe('shared tier', () => {
   it('round trip through Redis (whole chunks): a second worker reads everything with the origin gone', async () => {
     randomPrefix = 'rt';
     const list = redisUrls(redisGates.slice(0, 2));
     await fill(list);
-    const t = await tier(list);
-    assert.equal(t.stats.code, '1+0');
-    const src = source(emptyOrigin, t);
-    await readAll(src);
-    assert.equal(src.stats.tiers.shared!.hits, chunks.length);
-    assert.equal(src.stats.tiers.origin!.hits, 0);
-    await t.close();
+    assert.equal((await readBackWithoutOrigin(list)).stats.code, '1+0');
   });
 
   it('round trip through memcached', async () => {
     randomPrefix = 'mc';
     const list = memcachedGates.map((g) => `memcached://${g.host}:${g.port}`).join(',');
     await fill(list);
-    const t = await tier(list);
-    const src = source(emptyOrigin, t);
-    await readAll(src);
-    assert.equal(src.stats.tiers.shared!.hits, chunks.length);
-    await t.close();
+    await readBackWithoutOrigin(list);
   });
 
   it('4+1 over five Redis: any one node stopped costs nothing; two stopped with the origin down is a clear error', async () => {
@@ -262,11 +266,7 @@ describe('Redis Cluster', () => {
     try {
       const list = `redis-cluster://${cluster.nodes.join(',')}`;
       await fill(list);
-      const t = await tier(list);
-      const src = source(emptyOrigin, t);
-      await readAll(src);
-      assert.equal(src.stats.tiers.shared!.hits, chunks.length);
-      await t.close();
+      await readBackWithoutOrigin(list);
       // Each master holds some of the keys: the client followed the slots.
       for (const n of cluster.nodes) {
         const [host, port] = n.split(':');
