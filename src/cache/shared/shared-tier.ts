@@ -63,7 +63,7 @@ export class SharedTier implements ChunkTier {
   private constructor(private readonly nodes: CacheNode[], readonly code: ErasureCode, private readonly opts: SharedTierOptions) {
     this.ids = nodes.map((n) => n.id);
     this.health = nodes.map((n) => new NodeHealth(n.id, opts.retryMs ?? 250, opts.log));
-    this.fills = new FillQueue(opts.fillCapacity ?? 256, opts.fillConcurrency ?? 4);
+    this.fills = new FillQueue(opts.fillCapacity ?? 128, opts.fillConcurrency ?? 4); // at most ~64 MiB of 512 KiB chunks waiting
   }
 
   static async open(opts: SharedTierOptions): Promise<SharedTier> {
