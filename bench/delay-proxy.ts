@@ -5,11 +5,14 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export async function startDelayProxy(target: string, delayMs: number): Promise<{ url: string; requests: () => number; close(): Promise<void> }> {
+export async function startDelayProxy(target: string, delayMs: number): Promise<{ url: string; requests: () => number; gets: Map<string, number>; close(): Promise<void> }> {
   const to = new URL(target);
   let requests = 0;
+  /** GET requests by path (clear it to count a phase). */
+  const gets = new Map<string, number>();
   const server: Server = createServer((req, res) => {
     requests++;
+    if (req.method === 'GET') gets.set(req.url ?? '', (gets.get(req.url ?? '') ?? 0) + 1);
     setTimeout(() => {
       const up = request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (ures) => {
         res.writeHead(ures.statusCode ?? 502, ures.headers);
@@ -24,6 +27,7 @@ export async function startDelayProxy(target: string, delayMs: number): Promise<
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests: () => requests,
+    gets,
     close: () => new Promise((r) => (server.closeAllConnections(), server.close(() => r()))),
   };
 }
