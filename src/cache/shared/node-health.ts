@@ -40,7 +40,7 @@ export class NodeHealth {
     this.probing = false;
     if (this.state === 'down') {
       this.state = 'up';
-      this.log('info', `shared tier: ${this.id} answers again`);
+      this.logOnce('up', 'info', `shared tier: ${this.id} answers again`);
     }
   }
 

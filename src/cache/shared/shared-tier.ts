@@ -12,6 +12,7 @@ import { FillQueue, type FillCounters } from './fill-queue.js';
 import { decodeFragment, encodeFragments, joinFragments, type ErasureCode, type Fragment } from './fragments.js';
 import { openCacheNode, type CacheNode } from './node.js';
 import { NodeHealth, type NodeCounters, type NodeState } from './node-health.js';
+import { NodeSlots } from './node-slots.js';
 import type { NodeSpec } from './node-url.js';
 import { rankNodes } from './rendezvous.js';
 
@@ -29,6 +30,8 @@ export interface SharedTierOptions {
   /** Chunks waiting to be written before new fills are dropped. */
   fillCapacity?: number;
   fillConcurrency?: number;
+  /** Requests in flight per node; more wait (untimed) for a slot. */
+  perNodeRequests?: number;
 }
 
 export interface SharedTierStats {
@@ -54,6 +57,7 @@ export function defaultCode(nodeCount: number): ErasureCode {
 export class SharedTier implements ChunkTier {
   readonly name = 'shared';
   private readonly health: NodeHealth[];
+  private readonly slots: NodeSlots[];
   private readonly ids: string[];
   private readonly fills: FillQueue;
   /** Requests sent and not yet answered or timed out (reads finish before their slowest one). */
@@ -63,6 +67,7 @@ export class SharedTier implements ChunkTier {
   private constructor(private readonly nodes: CacheNode[], readonly code: ErasureCode, private readonly opts: SharedTierOptions) {
     this.ids = nodes.map((n) => n.id);
     this.health = nodes.map((n) => new NodeHealth(n.id, opts.retryMs ?? 250, opts.log));
+    this.slots = nodes.map(() => new NodeSlots(opts.perNodeRequests ?? 4));
     this.fills = new FillQueue(opts.fillCapacity ?? 128, opts.fillConcurrency ?? 4); // at most ~64 MiB of 512 KiB chunks waiting
   }
 
@@ -105,20 +110,32 @@ export class SharedTier implements ChunkTier {
 
   private async request<T>(node: number, op: (n: CacheNode) => Promise<T>, timeoutMs: number): Promise<T | typeof FAILED> {
     const h = this.health[node]!;
+    const slots = this.slots[node]!;
+    if (!(await slots.acquire())) return FAILED; // the node went down while this waited
     h.counters.requests++;
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<typeof FAILED>((r) => (timer = setTimeout(() => r(FAILED), timeoutMs)));
+    // When the timer fires, an answer may already be waiting in the socket,
+    // unread because the event loop was busy (decoding chunks): timers run
+    // before I/O polling, so give that answer one poll phase (setImmediate
+    // runs after it) before calling the node slow.
+    const timedOut = new Promise<typeof FAILED>((r) => (timer = setTimeout(() => setImmediate(() => r(FAILED)), timeoutMs)));
     try {
       const r = await Promise.race([op(this.nodes[node]!), timedOut]);
-      if (r === FAILED) h.failed('timeout', `no answer within ${timeoutMs} ms`);
+      if (r === FAILED) this.down(node, 'timeout', `no answer within ${timeoutMs} ms`);
       else h.succeeded();
       return r;
     } catch (e) {
-      h.failed('error', (e as Error).message);
+      this.down(node, 'error', (e as Error).message);
       return FAILED;
     } finally {
       clearTimeout(timer);
+      slots.release();
     }
+  }
+
+  private down(node: number, why: 'timeout' | 'error', detail: string): void {
+    this.health[node]!.failed(why, detail);
+    this.slots[node]!.flush();
   }
 
   get(digest: string): Promise<Buffer | null> {
