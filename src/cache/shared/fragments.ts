@@ -33,7 +33,7 @@ export function encodeFragments(digest: string, stored: Buffer, code: ErasureCod
   const payloads: Buffer[] = [];
   for (let i = 0; i < code.k; i++) {
     const part = Buffer.alloc(size); // the last one zero-padded
-    stored.copy(part, 0, i * size, Math.min(stored.length, (i + 1) * size));
+    if (i * size < stored.length) stored.copy(part, 0, i * size, Math.min(stored.length, (i + 1) * size)); // tiny chunks leave whole fragments of padding
     payloads.push(part);
   }
   if (code.m === 1) payloads.push(xorAll(payloads, size));
