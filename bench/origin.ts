@@ -6,7 +6,8 @@
 //  2. cold sequential read of the whole export (nbdcopy --no-extents from
 //     smr serve) against one GetObject of the raw image through the same proxy.
 //  3. cold random 4 KiB reads (fio, QD1 and QD32; an 8 MiB memory cache so
-//     reads stay cold) with and without hedging.
+//     reads stay cold) with and without hedging, through a second proxy
+//     where every 50th request takes 500 ms (a slow tail).
 // Usage: node dist/bench/origin.js [DELAY_MS] [FIO_SECONDS]
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -82,7 +83,9 @@ try {
     console.log(`smr serve cold nbdcopy --no-extents, --read-ahead ${ra}: ${(ms / 1000).toFixed(2)} s (${(size / MB / (ms / 1000)).toFixed(0)} MB/s), ratio to GetObject ${(objMs / ms).toFixed(2)}x`);
   }
 
-  // 3. Cold random reads, hedging on and off.
+  // 3. Cold random reads, hedging on and off, with a slow tail.
+  const tailed = await startDelayProxy(s3.env.AWS_ENDPOINT_URL as string, DELAY, { every: 50, ms: 500 });
+  process.env.AWS_ENDPOINT_URL = tailed.url;
   for (const hedge of ['auto', 'off']) {
     for (const depth of [1, 32]) {
       const statsOut = join(work, `stats-${hedge}-${depth}.json`);
@@ -91,9 +94,10 @@ try {
       const f = await fio(`nbd://127.0.0.1:${served.port}/dp`, depth);
       await served.stop();
       const st = JSON.parse(await readFile(statsOut, 'utf8')).remote;
-      console.log(`fio randread 4k QD${depth} hedge ${hedge}: ${f.iops} IOPS, p99 ${(f.p99us / 1000).toFixed(1)} ms; origin requests ${st.requests}, hedges ${st.hedges} (${((100 * st.hedges) / Math.max(1, st.requests - st.hedges)).toFixed(1)}% extra), hedge wins ${st.hedgeWins}`);
+      console.log(`tail proxy: fio randread 4k QD${depth} hedge ${hedge}: ${f.iops} IOPS, p99 ${(f.p99us / 1000).toFixed(1)} ms; origin requests ${st.requests}, hedges ${st.hedges} (${((100 * st.hedges) / Math.max(1, st.requests - st.hedges)).toFixed(1)}% extra), hedge wins ${st.hedgeWins}`);
     }
   }
+  await tailed.close();
   client.destroy();
 } finally {
   await proxy.close();

@@ -4,11 +4,11 @@
 // stored bytes. Everything here is synchronous: it runs in worker threads.
 import { createHash } from 'node:crypto';
 import { SmrError } from '../util/errors.js';
-import { compressBody, decompressInto } from './compress.js';
+import { compressBody, decompressBody } from './compress.js';
 import { aes256ctr, chunkKey } from './encrypt.js';
 import type { Compression, Encryption } from './types.js';
 
-export { compressionAvailable, defaultCompression } from './compress.js';
+export { DEFAULT_COMPRESSION } from './compress.js';
 export { chunkKey } from './encrypt.js';
 
 export interface EncodedChunk {
@@ -65,9 +65,9 @@ export function decodeChunk(stored: Buffer, chunk: { digest: string; key?: Buffe
     if (chunk.key.length !== 32) throw corrupt(chunk.digest, `its key has ${chunk.key.length} bytes, not 32`);
     inner = aes256ctr(chunk.key, stored);
   }
-  const out = Buffer.alloc(logicalLength);
+  let out: Buffer;
   try {
-    decompressInto(inner[0]!, inner.subarray(1), out);
+    out = decompressBody(inner[0]!, inner.subarray(1), logicalLength);
   } catch (e) {
     const hint = chunk.key ? ' (wrong key?)' : '';
     throw corrupt(chunk.digest, `cannot decode it${hint}: ${(e as Error).message}`);

@@ -6,11 +6,11 @@
 // only on its plaintext (for a given libzstd / zlib). bench/codecs chose zstd
 // level 1: the best ratio that still compresses at >= 280 MB/s per core with
 // SHA-256 (smr chunk: 560 MB/s on 2 cores); level 3 is 9% smaller, 40% slower.
-// gzip, the fallback without the addon, is far slower at any level: level 1,
-// twice as fast as 6 for 8% more bytes.
+// gzip, only when asked for, is far slower at any level: level 1, twice as
+// fast as 6 for 8% more bytes.
 import type { Compression } from './types.js';
 import { gunzipBounded, gzipCompress } from './compress-gzip.js';
-import { zstdCanCompress, zstdCompress, zstdDecompressInto } from './compress-zstd.js';
+import { zstdCompress, zstdDecompressChunk } from './compress-zstd.js';
 
 export const CODEC_RAW = 0;
 export const CODEC_ZSTD = 1;
@@ -26,13 +26,7 @@ export const COMPRESSION_LEVEL = { zstd: 1, gzip: 1 } as const;
  */
 export const MIN_SAVING = 1 / 32;
 
-export function compressionAvailable(c: Compression): boolean {
-  return c !== 'zstd' || zstdCanCompress();
-}
-
-export function defaultCompression(): Compression {
-  return zstdCanCompress() ? 'zstd' : 'gzip';
-}
+export const DEFAULT_COMPRESSION: Compression = 'zstd';
 
 /** The codec byte and body for a plaintext whose trailing zeros are trimmed. */
 export function compressBody(trimmed: Buffer, compression: Compression): { codec: number; body: Buffer } {
@@ -42,25 +36,29 @@ export function compressBody(trimmed: Buffer, compression: Compression): { codec
   return { codec: compression === 'zstd' ? CODEC_ZSTD : CODEC_GZIP, body };
 }
 
+/** `plain` followed by zeros up to `length` bytes. */
+function zeroPadded(plain: Buffer, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  plain.copy(out);
+  return out;
+}
+
 /**
- * Decodes a body into `out` (zero-filled, the chunk's logical length); what
- * the body does not cover stays zero. Throws on any damage, or when the body
- * would decode to more than `out` holds.
+ * Decodes a body into the chunk's `length` bytes: the plaintext, then zeros
+ * where the body does not reach. Throws on any damage, or when the body
+ * would decode to more than `length` bytes.
  */
-export function decompressInto(codec: number, body: Buffer, out: Buffer): void {
+export function decompressBody(codec: number, body: Buffer, length: number): Buffer {
   switch (codec) {
     case CODEC_RAW:
-      if (body.length > out.length) throw new Error(`raw body of ${body.length} bytes is longer than the chunk (${out.length})`);
-      body.copy(out);
-      return;
+      if (body.length > length) throw new Error(`raw body of ${body.length} bytes is longer than the chunk (${length})`);
+      return zeroPadded(body, length);
     case CODEC_ZSTD:
-      zstdDecompressInto(body, out);
-      return;
+      return zstdDecompressChunk(body, length);
     case CODEC_GZIP: {
-      const plain = gunzipBounded(body, out.length);
-      if (plain.length > out.length) throw new Error('gzip body decodes to more than the chunk');
-      plain.copy(out);
-      return;
+      const plain = gunzipBounded(body, length);
+      if (plain.length > length) throw new Error('gzip body decodes to more than the chunk');
+      return zeroPadded(plain, length);
     }
     default:
       throw new Error(`unknown codec byte ${codec}`);

@@ -5,18 +5,23 @@ import { isSmrError } from '../util/errors.js';
 import { formatBytes } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
 
-function positiveInt(text: string | undefined, what: string, max: number): number | undefined {
+export function positiveInt(text: string | undefined, what: string, max: number): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`${what}: '${text}' is not a whole number from 1 to ${max}`);
   return n;
 }
 
-const seconds = (ms: number | undefined) => (ms === undefined ? '?' : `${(ms / 1000).toFixed(2)} s`);
+export const seconds = (ms: number | undefined) => (ms === undefined ? '?' : `${(ms / 1000).toFixed(2)} s`);
+
+/** The guest's phases, shared by boot's and run's --timing. */
+export function stageTimings(r: BootResult): string {
+  const t = r.timings;
+  return `VM ${seconds(t.wallMs)}: vm start ${seconds(t.vmStartMs)}, kernel->init ${seconds(t.kernelToInitMs)}, init->command ${seconds(t.initToCommandMs)}, command ${seconds(t.commandMs)}`;
+}
 
 function timingLine(r: BootResult): string {
-  const t = r.timings;
-  return `smr boot: status ${r.status} (${r.outcome}), accel ${r.accel}, wall ${seconds(t.wallMs)}: vm start ${seconds(t.vmStartMs)}, kernel->init ${seconds(t.kernelToInitMs)}, init->command ${seconds(t.initToCommandMs)}, command ${seconds(t.commandMs)}`;
+  return `smr boot: status ${r.status} (${r.outcome}), accel ${r.accel}, ${stageTimings(r)}`;
 }
 
 export const bootCommand: Command = {

@@ -1,5 +1,5 @@
 // Options shared by the commands that write or read chunked images.
-import { defaultCompression } from '../chunk/codec.js';
+import { DEFAULT_COMPRESSION } from '../chunk/codec.js';
 import { loadKeyFile, parseSalt } from '../chunk/keys.js';
 import { checkChunkSize } from '../chunk/chunker.js';
 import type { Compression, Encryption } from '../chunk/types.js';
@@ -46,7 +46,7 @@ export const writeOptions = {
     salt: { type: 'string' },
   } satisfies Options,
   help: `      --chunk-size SIZE  64K to 4M, a power of two (default 512K)
-      --compression C    zstd, gzip or none (default: zstd when available)
+      --compression C    zstd, gzip or none (default: zstd)
       --encrypt          convergent encryption of chunks (needs --key-file,
                          which encrypts the recipe)
       --salt TEXT        tenant salt mixed into chunk keys: tenants with
@@ -69,7 +69,7 @@ export interface WriteSettings {
 
 export async function writeSettings(values: Record<string, unknown>): Promise<WriteSettings> {
   const chunkSize = values['chunk-size'] !== undefined ? checkChunkSize(parseSize(values['chunk-size'] as string, '--chunk-size')) : DEFAULT_CHUNK_SIZE;
-  const c = (values.compression as string | undefined) ?? defaultCompression();
+  const c = (values.compression as string | undefined) ?? DEFAULT_COMPRESSION;
   if (c !== 'zstd' && c !== 'gzip' && c !== 'none') throw new UsageError(`--compression: '${c}' is not one of zstd, gzip, none`);
   const encrypt = Boolean(values.encrypt);
   const keyFile = values['key-file'] as string | undefined;

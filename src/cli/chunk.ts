@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Chunker } from '../chunk/chunker.js';
 import { chunkFile } from '../chunk/chunk-file.js';
-import { writeRecipe } from '../store/recipe-io.js';
+import { checkRecipeTarget, writeRecipe } from '../store/recipe-io.js';
 import { openWritableStore } from '../store/index.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
@@ -35,6 +35,7 @@ ${keyOption.help}
     });
     if (positionals.length !== 1) throw new UsageError(`expected one IMAGE, got ${positionals.length} (see 'smr chunk --help')`);
     if (!values.output) throw new UsageError("-o RECIPE is required (see 'smr chunk --help')");
+    checkRecipeTarget(values.output as string);
     const settings = await writeSettings(values);
     const store = await openWritableStore(requireStore(values, 'chunk'), storeSettings(values));
     const progress = makeProgress(Boolean(values.quiet));

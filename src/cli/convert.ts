@@ -1,10 +1,7 @@
 import { openImage } from '../oci/index.js';
-import { buildImage } from '../build/build-image.js';
-import { Chunker } from '../chunk/chunker.js';
-import { writeRecipe } from '../store/recipe-io.js';
-import { ChunkSink } from '../sink/chunk-sink.js';
+import { convertImage } from '../build/convert-image.js';
+import { checkRecipeTarget, writeRecipe } from '../store/recipe-io.js';
 import { openWritableStore } from '../store/index.js';
-import { formatPlatform } from '../oci/index.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
 import { layoutBuildOptions, layoutOptions } from './layout-options.js';
@@ -44,23 +41,16 @@ ${sourceOptions.help}
     });
     if (positionals.length !== 1) throw new UsageError(`expected one SOURCE, got ${positionals.length} (see 'smr convert --help')`);
     if (!values.output) throw new UsageError("-o RECIPE is required (see 'smr convert --help')");
+    checkRecipeTarget(values.output as string);
     const settings = await writeSettings(values);
     const layout = layoutBuildOptions(values);
     const store = await openWritableStore(requireStore(values, 'convert'), storeSettings(values));
     const progress = makeProgress(Boolean(values.quiet));
     const image = await openImage(positionals[0]!, { ...sourceOpenOptions(values), progress });
     try {
-      const chunker = new Chunker(store, { ...settings });
-      const sink = new ChunkSink(chunker);
-      await buildImage(image, sink, { ...layout, progress });
-      const recipe = await chunker.finish(sink.imageSize, {
-        reference: positionals[0]!,
-        manifestDigest: image.manifestDigest,
-        platform: formatPlatform(image.platform),
-      });
-      await store.flush?.(); // chunks durable before the recipe that names them
+      const { recipe, stats } = await convertImage(image, store, settings, layout, progress);
       await writeRecipe(values.output as string, recipe, { key: settings.key, ...storeSettings(values) });
-      if (!values.quiet) printChunkSummary(values.output as string, recipe, chunker.stats, store.description);
+      if (!values.quiet) printChunkSummary(values.output as string, recipe, stats, store.description);
     } finally {
       await image.close();
       await store.close?.();

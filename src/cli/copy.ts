@@ -5,7 +5,7 @@
 // resumed by running it again: what arrived is skipped.
 import { loadKeyFile } from '../chunk/keys.js';
 import { openStore, openWritableStore } from '../store/index.js';
-import { readRecipe, writeRecipe } from '../store/recipe-io.js';
+import { checkRecipeTarget, readRecipe, writeRecipe } from '../store/recipe-io.js';
 import { formatBytes, makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
 import { keyOption, remoteOption, storeSettings } from './chunk-options.js';
@@ -45,6 +45,7 @@ ${keyOption.help}
     const jobs = values.jobs !== undefined ? Number(values.jobs) : 16;
     if (!Number.isInteger(jobs) || jobs < 1 || jobs > 256) throw new UsageError('--jobs: a number from 1 to 256');
     const settings = storeSettings(values);
+    if (values.output) checkRecipeTarget(values.output as string);
     const keyFile = values['key-file'] as string | undefined;
     const recipe = await readRecipe(positionals[0]!, { keyFile, ...settings });
     const from = await openStore(values.from as string, settings);

@@ -2,6 +2,7 @@
 // turns user-facing errors into one line on stderr and a non-zero exit.
 import { isSmrError } from '../util/errors.js';
 import { HelpRequested, type Command } from './args.js';
+import { packageVersion } from './version.js';
 
 // Commands load on demand: a command starts without parsing the others.
 interface Entry {
@@ -19,6 +20,7 @@ const commands: Entry[] = [
   { name: 'cat', summary: 'write the image a recipe describes (sparse where zero)', load: async () => (await import('./cat.js')).catCommand },
   { name: 'inspect', summary: 'summarise a recipe: source, size, chunks, stored bytes, encryption', load: async () => (await import('./inspect.js')).inspectCommand },
   { name: 'serve', summary: 'serve recipes as NBD block devices, fetching chunks lazily', load: async () => (await import('./serve.js')).serveCommand },
+  { name: 'run', summary: 'run a container image in a micro-VM, fetching its blocks lazily', load: async () => (await import('./run.js')).runCommand },
   { name: 'boot', summary: 'boot a micro-VM from an NBD export and run one command in it', load: async () => (await import('./boot.js')).bootCommand },
   { name: 'copy', summary: "copy a recipe's chunks to another store (only what it lacks)", load: async () => (await import('./copy.js')).copyCommand },
   { name: 'gc', summary: 'delete chunks that no kept recipe references, safely', load: async () => (await import('./gc.js')).gcCommand },
@@ -45,7 +47,7 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   if (name === '--version' || name === '-V') {
-    process.stdout.write('stream-my-root 0.1.0\n');
+    process.stdout.write(`stream-my-root ${packageVersion()}\n`);
     return;
   }
   const entry = commands.find((c) => c.name === name);

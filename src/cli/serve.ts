@@ -1,17 +1,8 @@
+// smr serve: parses the command line, starts a serve session
+// (src/serve/session.ts) and waits for SIGTERM or SIGINT to stop it.
 import { basename, extname, join, resolve } from 'node:path';
-import { readFile, writeFile } from 'node:fs/promises';
-import { readRecipe, readRecipeBytes } from '../store/recipe-io.js';
-import { RecipeView } from '../blockdev/recipe-view.js';
-import { Overlay } from '../blockdev/overlay.js';
-import { LruKCache } from '../cache/lru-k.js';
-import { DiskCache } from '../cache/disk-cache.js';
-import { TieredChunkSource } from '../cache/tiered-source.js';
-import { NbdServer } from '../nbd/index.js';
-import { RecipeExport } from '../serve/recipe-export.js';
-import { readTrace, TraceRecorder } from '../serve/trace.js';
-import { startPrefetch, type PrefetchStats } from '../serve/prefetch.js';
-import { openStore } from '../store/index.js';
-import { SmrError } from '../util/errors.js';
+import { writeFile } from 'node:fs/promises';
+import { start } from '../serve/session.js';
 import { parse, parseSize, UsageError, type Command } from './args.js';
 import { keyOption, requireStore, storeSettings, storeOption } from './chunk-options.js';
 import { securityOptions, securitySettings } from './serve-security.js';
@@ -75,8 +66,10 @@ ${storeOption.help}
       --no-tcp             no TCP listener
       --export NAME=RECIPE an export with an explicit name (repeatable)
       --cache-mem SIZE     memory cache of decoded chunks (default 256M)
-      --cache-dir DIR      disk cache of chunks, kept across restarts
-      --cache-dir-size SIZE  bound of the disk cache (default 10G)
+      --chunk-cache DIR    disk cache of chunks, kept across restarts
+                           (--cache-dir is the older spelling)
+      --chunk-cache-size SIZE  bound of the disk cache (default 10G;
+                           also --cache-dir-size)
       --writable           copy-on-write exports: writes go to a local overlay
       --overlay DIR        keep overlays in DIR/NAME across restarts
                            (default: temporary, discarded at exit)
@@ -98,6 +91,8 @@ ${securityOptions.help}
       'no-tcp': { type: 'boolean' },
       export: { type: 'string', multiple: true },
       'cache-mem': { type: 'string' },
+      'chunk-cache': { type: 'string' },
+      'chunk-cache-size': { type: 'string' },
       'cache-dir': { type: 'string' },
       'cache-dir-size': { type: 'string' },
       writable: { type: 'boolean' },
@@ -128,94 +123,41 @@ ${securityOptions.help}
     const listen = values['no-tcp'] ? null : parseListen((values.listen as string | undefined) ?? '127.0.0.1:10809');
     if (!listen && !values.socket) throw new UsageError('--no-tcp needs --socket PATH');
 
-    const store = await openStore(requireStore(values, 'serve'), storeSettings(values));
-    // A local store answers faster than read-ahead would help.
-    const readAhead = readAheadOption ?? (store.remote ? 8 : 0);
-    const memory = new LruKCache<Buffer>({ maxBytes: parseSize((values['cache-mem'] as string | undefined) ?? '256M', '--cache-mem') });
-    const disk = values['cache-dir']
-      ? await DiskCache.open(resolve(values['cache-dir'] as string), parseSize((values['cache-dir-size'] as string | undefined) ?? '10G', '--cache-dir-size'))
-      : undefined;
-    const source = new TieredChunkSource(store, { memory, disk });
-    const keyFile = values['key-file'] as string | undefined;
-
-    const exports: RecipeExport[] = [];
-    const overlays: Overlay[] = [];
-    const recorders = new Map<string, TraceRecorder>();
-    const prefetchStats: Record<string, PrefetchStats> = {};
-    const stoppers: Array<() => void> = [];
-    for (const spec of specs) {
-      const recipe = await readRecipe(spec.recipe, { keyFile, ...storeSettings(values) });
-      const view = new RecipeView(recipe, source, { readAhead });
-      let overlay: Overlay | undefined;
-      if (values.writable) {
-        const identity = Overlay.identityOf(/^(s3|https?):\/\//i.test(spec.recipe) ? await readRecipeBytes(spec.recipe, storeSettings(values)) : await readFile(spec.recipe));
-        overlay = await Overlay.open(values.overlay ? join(resolve(values.overlay as string), spec.name) : undefined, recipe.imageSize, identity);
-        overlays.push(overlay);
-      }
-      const tracePath = traces.get(spec.name);
-      const trace = tracePath ? await TraceRecorder.create(tracePath) : undefined;
-      if (trace) recorders.set(spec.name, trace);
-      exports.push(new RecipeExport({ name: spec.name, description: recipe.source.reference ?? spec.recipe, view, overlay, trace, log, isCached: (d) => source.inMemory(d) }));
-      const pf = prefetches.get(spec.name);
-      if (pf) {
-        const p = startPrefetch(view, await readTrace(pf), concurrency, (m) => log('warn', `${spec.name}: ${m}`));
-        prefetchStats[spec.name] = p.stats;
-        stoppers.push(p.stop);
-        void p.finished.then(() => log('info', `${spec.name}: prefetch done: ${p.stats.fetched} chunks fetched ahead, ${p.stats.failed} failed, ${p.stats.skipped} not in this image`));
-      }
-    }
-
-    // --- who may connect and what they may use (serve-security.ts) ---
-    const security = await securitySettings(values, exports.map((e) => e.name));
-    let server: NbdServer;
-    try {
-      server = new NbdServer({
-        exports,
-        log,
-        tls: security.tls,
-        access: security.access,
-        maxConnections: security.maxConnections,
-        maxConnectionsPerAddress: security.maxConnectionsPerAddress,
-        limits: security.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: security.handshakeTimeoutMs } : undefined,
-      });
-    } catch (e) {
-      throw new SmrError('TLS_INVALID', `cannot use the TLS certificate or key: ${(e as { reason?: string }).reason ?? (e as Error).message}`);
-    }
-    // --- end of the security block ---
-    const where: string[] = [];
-    try {
-      if (listen) {
-        const r = await server.listen({ host: listen.host, port: listen.port });
-        where.push(`${listen.host}:${r.port}`);
-      }
-      if (values.socket) {
-        await server.listen({ socket: resolve(values.socket as string) });
-        where.push(`unix:${resolve(values.socket as string)}`);
-      }
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      await server.close().catch(() => {});
-      throw new SmrError('LISTEN_FAILED', `cannot listen: ${err.code === 'EADDRINUSE' ? `address ${listen?.host}:${listen?.port} is in use` : err.message}`);
-    }
+    const chunkCacheDir = (values['chunk-cache'] ?? values['cache-dir']) as string | undefined;
+    const chunkCacheSize = (values['chunk-cache-size'] ?? values['cache-dir-size'] ?? '10G') as string;
+    const session = await start({
+      store: requireStore(values, 'serve'),
+      storeOptions: storeSettings(values),
+      readAhead: readAheadOption,
+      exports: specs.map((spec) => ({
+        name: spec.name,
+        recipe: spec.recipe,
+        overlayDir: values.overlay ? join(resolve(values.overlay as string), spec.name) : undefined,
+        traceOut: traces.get(spec.name),
+        prefetch: prefetches.get(spec.name),
+      })),
+      keyFile: values['key-file'] as string | undefined,
+      memoryCacheBytes: parseSize((values['cache-mem'] as string | undefined) ?? '256M', '--cache-mem'),
+      chunkCache: chunkCacheDir ? { dir: chunkCacheDir, maxBytes: parseSize(chunkCacheSize, '--chunk-cache-size') } : undefined,
+      writable: Boolean(values.writable),
+      prefetchConcurrency: concurrency,
+      tcp: listen ?? undefined,
+      socket: values.socket as string | undefined,
+      // Who may connect and what they may use (serve-security.ts).
+      security: await securitySettings(values, specs.map((e) => e.name)),
+      log,
+    });
     // One line on stdout once ready: scripts wait for it (and read the port).
-    process.stdout.write(`listening on ${where.join(' and ')}: ${exports.map((e) => e.name).join(', ')}\n`);
+    process.stdout.write(`listening on ${session.addresses.join(' and ')}: ${session.exports.map((e) => e.name).join(', ')}\n`);
 
-    const stopped = new Promise<string>((res) => {
+    const signal = await new Promise<string>((res) => {
       process.once('SIGTERM', () => res('SIGTERM'));
       process.once('SIGINT', () => res('SIGINT'));
     });
-    const signal = await stopped;
     log('info', `${signal}: finishing in-flight requests`);
-    for (const s of stoppers) s();
-    await server.close({ drainMs: 10_000 });
-    await Promise.all([...recorders.values()].map((r) => r.flush()));
-    await Promise.all(overlays.map((o) => o.close()));
-    // Remote stores count their requests, hedges and retries.
-    const remote = (store as { reader?: { stats: object } }).reader?.stats;
-    const stats = { server: server.stats, remote, cache: { ...source.stats, memoryBytes: memory.usedBytes, memoryEntries: memory.size }, disk: disk?.stats, prefetch: prefetchStats, exports: Object.fromEntries(exports.map((e) => [e.name, e.stats])), traced: Object.fromEntries([...recorders].map(([n, r]) => [n, r.count])) };
+    const stats = await session.close({ drainMs: 10_000 });
     if (values['stats-out']) await writeFile(values['stats-out'] as string, `${JSON.stringify(stats, null, 2)}\n`);
-    log('info', `stopped: ${server.stats.requests} requests, ${source.stats.originFetches} chunks (${source.stats.originBytes} bytes) fetched from the store`);
-    await store.close?.();
+    log('info', `stopped: ${stats.server.requests} requests, ${stats.cache.originFetches} chunks (${stats.cache.originBytes} bytes) fetched from the store`);
     return 0;
   },
 };

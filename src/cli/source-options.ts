@@ -13,14 +13,16 @@ export const SOURCE_HELP = `SOURCE is one of:
 export const sourceOptions = {
   spec: {
     platform: { type: 'string' },
+    'blob-cache': { type: 'string' },
     'cache-dir': { type: 'string' },
     insecure: { type: 'boolean' },
     'auth-file': { type: 'string' },
   } satisfies Options,
   help: `      --platform OS/ARCH[/VARIANT]  which image of a multi-platform index
                          (default: this machine's, e.g. linux/amd64)
-      --cache-dir DIR    downloaded blobs, shared by all images
-                         (default: ${join(homedir(), '.cache', 'stream-my-root')})
+      --blob-cache DIR   downloaded blobs, shared by all images
+                         (default: ${join(homedir(), '.cache', 'stream-my-root')};
+                         --cache-dir is the older spelling)
       --insecure         allow plain HTTP to registries other than localhost
       --auth-file FILE   registry credentials (default: ~/.docker/config.json)`,
 };
@@ -28,7 +30,7 @@ export const sourceOptions = {
 export function sourceOpenOptions(values: Record<string, unknown>): OpenImageOptions {
   return {
     platform: values.platform as string | undefined,
-    cacheDir: values['cache-dir'] as string | undefined,
+    cacheDir: (values['blob-cache'] ?? values['cache-dir']) as string | undefined,
     insecure: Boolean(values.insecure),
     authFile: values['auth-file'] as string | undefined,
   };

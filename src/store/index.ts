@@ -49,7 +49,7 @@ export async function openCollectableStore(uri: string, opts: StoreOptions = {})
   const store = await openStore(uri, opts);
   if (typeof store.list !== 'function' || typeof store.deleteIfUnusedSince !== 'function') {
     await store.close?.();
-    throw new SmrError('STORE_UNSUPPORTED', `gc does not work on '${uri}' (${store.description}) yet; it works on dir: stores`);
+    throw new SmrError('STORE_UNSUPPORTED', `gc does not work on '${uri}' (${store.description}) yet; it works on dir: and s3:// stores`);
   }
   return store as ChunkReader & ChunkCollector;
 }

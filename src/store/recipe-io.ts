@@ -52,9 +52,15 @@ export async function readRecipe(uri: string, opts: StoreOptions & { keyFile?: s
   return recipeFromBytes(await readRecipeBytes(uri, opts), uri, opts);
 }
 
+/** Refuses a recipe destination that cannot be written, before any work is done. */
+export function checkRecipeTarget(uri: string): void {
+  if (isHttp(uri)) throw new SmrError('USAGE', `cannot write a recipe to ${uri}: http(s) is read-only; give a path or s3://BUCKET/KEY`);
+  if (isS3(uri) && !/^s3:\/\/[^/]+\/.*[^/]$/.test(uri)) throw new SmrError('USAGE', `'${uri}' is not an S3 object (s3://BUCKET/KEY)`);
+}
+
 /** Writes a recipe to a local path (atomically) or an S3 object (one PUT). */
 export async function writeRecipe(uri: string, recipe: Recipe, opts: StoreOptions & { key?: Buffer } = {}): Promise<void> {
-  if (isHttp(uri)) throw new SmrError('USAGE', `cannot write a recipe to ${uri}: http(s) is read-only; give a path or s3://BUCKET/KEY`);
+  checkRecipeTarget(uri);
   if (isS3(uri)) return putS3Object(uri, recipeBytes(recipe, opts), { endpoint: opts.s3Endpoint, profile: opts.profile });
   return writeRecipeFile(resolve(uri), recipe, opts);
 }

@@ -4,7 +4,7 @@
 import { Readable } from 'node:stream';
 import { SmrError } from '../util/errors.js';
 import { asBuffer, iteratorOf } from './iterate.js';
-import { zstdEngine, type ZstdEngine } from './zstd.js';
+import { zstdDecompressChunks } from './zstd.js';
 import { gzipEngine, type GzipEngine } from './gzip.js';
 
 export type CompressionFormat = 'gzip' | 'zstd' | 'none';
@@ -14,8 +14,6 @@ export interface DecompressOptions {
   what?: string;
   /** Told the format once the first bytes have been seen. */
   onFormat?: (format: CompressionFormat) => void;
-  /** The zstd engine to use (default: the fastest available). */
-  zstd?: ZstdEngine;
   /** The gzip engine to use (default: igzip when installed, else zlib). */
   gzip?: GzipEngine;
 }
@@ -98,7 +96,7 @@ export async function* decompressChunks(
     yield* rest();
     return;
   }
-  const out = format === 'gzip' ? (opts.gzip ?? gzipEngine()).decompress(rest()) : (opts.zstd ?? zstdEngine()).decompress(rest());
+  const out = format === 'gzip' ? (opts.gzip ?? gzipEngine()).decompress(rest()) : zstdDecompressChunks(rest());
   try {
     yield* out;
   } catch (e) {

@@ -11,4 +11,3 @@ export {
   type DecompressOptions,
 } from './decompress.js';
 export { gzipEngine, availableGzipEngines, type GzipEngine } from './gzip.js';
-export { zstdEngine, availableZstdEngines, type ZstdEngine, type ZstdEngineName } from './zstd.js';

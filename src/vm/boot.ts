@@ -1,9 +1,10 @@
 // Booting a guest from an NBD export and running one command in it: the
 // cached kernel + initramfs, the request appended as a second archive, the
 // accelerator chosen, the console read, and the result with phase timings.
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SmrError } from '../util/errors.js';
 import { chooseAccel, type AccelChoice } from './accel.js';
 import { vmCacheDir } from './cache-dir.js';
@@ -53,12 +54,18 @@ export async function prepareGuest(opts: PrepareOptions = {}): Promise<Guest> {
 export interface BootOptions extends PrepareOptions {
   /** nbd://HOST:PORT/EXPORT or nbd+unix:///EXPORT?socket=PATH */
   disk: string;
+  /** A kernel of one's own instead of Debian's (it needs virtio-mmio, virtio-blk and ext4, built in or as modules of initrdFile). */
+  kernelFile?: string;
+  /** An initramfs of one's own instead of ours; it must speak our /init's protocol (init-script.ts). */
+  initrdFile?: string;
   request: GuestRequest;
   memoryMiB?: number;
   cpus?: number;
   accel?: AccelChoice;
   /** Kernel and init messages to onLog, kernel log level 7. */
   verbose?: boolean;
+  /** The command's stdin (request.stdin 'console'): sent to the console once the command runs; its end is an end of file. */
+  stdin?: NodeJS.ReadableStream;
   /** The command's output (stdout and stderr merged, as on a console). */
   onOutput?: (data: Buffer) => void;
   /** Lines outside the command's output, when verbose, and notices. */
@@ -99,24 +106,62 @@ export function checkNbdUrl(url: string): void {
 
 const ms = (s: number) => Math.round(s * 1000);
 
+/**
+ * Host stdin to the guest console, whose line discipline is canonical with
+ * echo off (request.ts): an end of file is ^D, twice after an unterminated
+ * line (the first only hands the partial line over).
+ */
+function forwardInput(from: NodeJS.ReadableStream, to: NodeJS.WritableStream): () => void {
+  let last = 0x0a;
+  const onData = (d: Buffer) => {
+    if (d.length) last = d[d.length - 1]!;
+    to.write(d);
+  };
+  const onEnd = () => to.write(last === 0x0a ? '\x04' : '\x04\x04');
+  from.on('data', onData);
+  from.on('end', onEnd);
+  // Once the VM is gone, a terminal's stdin must not keep this process alive.
+  return () => {
+    from.off('data', onData);
+    from.off('end', onEnd);
+    from.pause();
+  };
+}
+
 /** How long a guest may take to sync and power off after the command ended. */
 const POWER_OFF_GRACE_S = 30;
 
+/** QEMU on PATH, or a one-line error naming the package to install. */
+export function checkQemu(): void {
+  if (!onPath(QEMU)) throw missingTool(QEMU);
+}
+
 export async function boot(opts: BootOptions): Promise<BootResult> {
   checkNbdUrl(opts.disk);
-  if (!onPath(QEMU)) throw missingTool(QEMU);
+  checkQemu();
   const log = opts.onLog ?? (() => {});
-  const guest = await prepareGuest({ ...opts, log });
   const cache = vmCacheDir(opts.cacheDir);
-  const accel = await chooseAccel(opts.accel ?? 'auto', cache, { id: `${guest.kernel.package} ${guest.initramfs.path}`, kernel: guest.bootImage, initramfs: guest.initramfs.path }, log);
+  let kernel = opts.kernelFile && resolve(opts.kernelFile);
+  let initramfs = opts.initrdFile && resolve(opts.initrdFile);
+  let id = `${kernel} ${initramfs}`;
+  if (!kernel || !initramfs) {
+    const guest = await prepareGuest({ ...opts, log });
+    id = `${kernel ?? guest.kernel.package} ${initramfs ?? guest.initramfs.path}`;
+    kernel ??= guest.bootImage;
+    initramfs ??= guest.initramfs.path;
+  } else {
+    await ensureCacheDir(cache);
+  }
+  for (const f of [kernel, initramfs]) if (!existsSync(f)) throw new SmrError('USAGE', `${f} does not exist`);
+  const accel = await chooseAccel(opts.accel ?? 'auto', cache, { id, kernel, initramfs }, log);
   const verbose = Boolean(opts.verbose);
   const req = encodeRequest(opts.request, { mode: 'run', bus: 'mmio', verbose });
 
   const dir = await mkdtemp(join(tmpdir(), 'smr-boot-'));
   try {
     const initrd = join(dir, 'initrd.cpio');
-    await writeFile(initrd, Buffer.concat([await readFile(guest.initramfs.path), req.cpio]));
-    const args = qemuArgs({ accel, kernel: guest.bootImage, initrd, disk: opts.disk, writable: opts.request.writable, memoryMiB: opts.memoryMiB ?? 512, cpus: opts.cpus ?? 1, verbose });
+    await writeFile(initrd, Buffer.concat([await readFile(initramfs), req.cpio]));
+    const args = qemuArgs({ accel, kernel, initrd, disk: opts.disk, writable: opts.request.writable, memoryMiB: opts.memoryMiB ?? 512, cpus: opts.cpus ?? 1, verbose });
     if (verbose) log(`${QEMU} ${args.map((a) => (/[\s,']/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
     if (opts.signal?.aborted) return { outcome: 'aborted', status: STATUS_ABORTED, accel, timings: { wallMs: 0 } };
 
@@ -124,6 +169,7 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
     const t0 = performance.now();
     let commandTimer: NodeJS.Timeout | undefined;
     let offTimer: NodeJS.Timeout | undefined;
+    let stopInput: (() => void) | undefined;
     const q = startQemu(args, (d) => {
       const started = reader.markers.start !== undefined;
       const ended = reader.markers.exit !== undefined;
@@ -142,8 +188,9 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
         // The guest kills the command at its timeout; this only catches a guest that stops answering.
         const t = opts.request.timeoutSeconds;
         if (t) commandTimer = setTimeout(() => q.kill('timeout'), (t + 30) * 1000);
+        if (opts.stdin && q.input) stopInput = forwardInput(opts.stdin, q.input);
       }
-    });
+    }, { input: Boolean(opts.stdin) });
     const bootTimer = setTimeout(() => q.kill('boot timeout'), (opts.bootTimeoutSeconds ?? 300) * 1000);
     const onAbort = () => q.kill('aborted');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -151,6 +198,7 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
       clearTimeout(bootTimer);
       clearTimeout(commandTimer);
       clearTimeout(offTimer);
+      stopInput?.();
       opts.signal?.removeEventListener('abort', onAbort);
     });
     reader.end();

@@ -18,11 +18,14 @@ export interface QemuExit {
 export interface QemuProcess {
   /** Ends QEMU (SIGTERM, SIGKILL if it lingers); REASON is reported in the exit. */
   kill(reason: string): void;
+  /** The serial console's input (when started with input: true). */
+  input?: NodeJS.WritableStream;
   done: Promise<QemuExit>;
 }
 
-export function startQemu(args: string[], onSerial: (data: Buffer) => void): QemuProcess {
-  const child = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startQemu(args: string[], onSerial: (data: Buffer) => void, opts: { input?: boolean } = {}): QemuProcess {
+  const child = spawn(QEMU, args, { stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  child.stdin?.on('error', () => {}); // QEMU gone: what is left of the input has no reader
   let stderr = '';
   let killed: string | undefined;
   let forceTimer: NodeJS.Timeout | undefined;
@@ -43,6 +46,7 @@ export function startQemu(args: string[], onSerial: (data: Buffer) => void): Qem
   });
   return {
     done,
+    input: child.stdin ?? undefined,
     kill(reason) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       killed ??= reason;

@@ -75,13 +75,32 @@ export function encodeRequest(req: GuestRequest, boot: BootSettings): EncodedReq
   ];
   // "$@" are init's defaults (PATH, HOSTNAME, HOME), placed first so that
   // the request's own entries override them (env applies them in order).
-  const exec = [
-    'exec /bin/busybox env -i "$@"',
+  const run = [
+    '/bin/busybox env -i "$@"',
     ...(req.env ?? []).map(shellQuote),
     '/bin/busybox nsenter -F "-r$R" "-w$R$SMR_CWD" -S "$uid" -G "$gid" --',
     ...req.argv.map(shellQuote),
   ].join(' ');
-  const text = `${vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n')}\nsmr_exec() {\n    ${exec}\n}\n`;
+  let body = `exec ${run}`;
+  let setup = '';
+  if (req.stdin === 'console') {
+    // As docker run -i (without -t), stdin is a pipe, not the console: a
+    // program that asks isatty() must not turn interactive. A feeder copies
+    // the console into a FIFO until its end of file (^D); the console's
+    // echo goes off now (init sources this early), or the input would come
+    // back as output.
+    setup = '/bin/busybox stty -echo 2>/dev/null\n';
+    body = [
+      '/bin/busybox mkfifo /run/smr/stdin',
+      '/bin/busybox cat </dev/console >/run/smr/stdin &',
+      'smr_feeder=$!',
+      `${run} </run/smr/stdin`,
+      'smr_rc=$?',
+      'kill $smr_feeder 2>/dev/null',
+      'return $smr_rc',
+    ].join('\n    ');
+  }
+  const text = `${vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n')}\n${setup}smr_exec() {\n    ${body}\n}\n`;
   const cpio = writeCpio(
     [
       { type: 'dir', name: 'smr' },

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from './run.js';
-import { SHARED_DIR } from './fixtures.js';
+import { rootfsListing } from '../fixtures-builder/rootfs-listing.js';
 
 export async function e2fsck(image: string): Promise<{ ok: boolean; output: string }> {
   const r = await run('e2fsck', ['-fn', image]);
@@ -26,11 +26,9 @@ export async function withLoopMount<T>(image: string, fn: (dir: string) => Promi
   }
 }
 
-/** The fixtures' own listing tool, so we compare like with like. */
+/** The listing the fixture builder writes as expected/<image>.tsv, so we compare like with like. */
 export async function listing(dir: string, epoch: number): Promise<string> {
-  const r = await run('python3', [join(SHARED_DIR, 'fixtures', 'lib', 'ocitool.py'), 'listing', '--epoch', String(epoch), dir]);
-  if (r.code !== 0) throw new Error(`listing failed: ${r.stderr}`);
-  return r.stdout;
+  return rootfsListing(dir, epoch);
 }
 
 /** Listing lines minus what ext4 adds by itself (/lost+found). */
@@ -50,7 +48,7 @@ export interface ListedEntry {
   mtime: string;
 }
 
-/** path -> listing columns, as ocitool's listing prints them. */
+/** path -> listing columns, as rootfsListing prints them. */
 export function parseListing(tsv: string): Map<string, ListedEntry> {
   const out = new Map<string, ListedEntry>();
   for (const line of tsv.split('\n')) {

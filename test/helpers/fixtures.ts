@@ -1,6 +1,6 @@
-// Where the fixture images built by ../shared/fixtures/build-images live.
-// .ci/run builds them into $SMR_FIXTURES (default below) with a cache outside
-// the clone; tests that need them skip with a clear reason when absent.
+// Where the fixture images built by scripts/fixtures live. scripts/setup
+// builds them into $SMR_FIXTURES (default below) with a cache outside the
+// clone; tests that need them skip with a clear reason when absent.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,9 +10,6 @@ export const FIXTURES_DIR = process.env.SMR_FIXTURES ?? '/var/cache/smr-ci/fixtu
 /** The repository root (this file compiles to dist/test/helpers/). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/** ../shared next to the clone, as in CI. */
-export const SHARED_DIR = process.env.SMR_SHARED ?? resolve(REPO_ROOT, '../shared');
-
 export const IMAGES = ['static', 'base', 'python3', 'debian-slim', 'debian-python'] as const;
 
 export function fixturesAvailable(): boolean {
@@ -21,7 +18,7 @@ export function fixturesAvailable(): boolean {
 
 /** Reason string for node:test's `skip` option, or false when fixtures exist. */
 export function skipWithoutFixtures(): string | false {
-  return fixturesAvailable() ? false : `fixtures not built in ${FIXTURES_DIR} (run .ci/run or set SMR_FIXTURES)`;
+  return fixturesAvailable() ? false : `fixtures not built in ${FIXTURES_DIR} (run scripts/setup, or scripts/fixtures DIR and set SMR_FIXTURES)`;
 }
 
 export function fixtureLayout(name: string): string {

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -14,7 +14,7 @@ async function putBlob(dir: string, data: Buffer): Promise<{ digest: string; siz
 }
 
 export interface LayoutOptions {
-  compress?: 'gzip' | 'none';
+  compress?: 'gzip' | 'zstd' | 'none';
   /** Override diff_ids (to test mismatches). */
   diffIds?: string[];
   created?: string;
@@ -24,12 +24,12 @@ export interface LayoutOptions {
 export async function writeOciLayout(dir: string, layers: Buffer[], opts: LayoutOptions = {}): Promise<string> {
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
   await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  const gz = (opts.compress ?? 'gzip') === 'gzip';
+  const compress = opts.compress ?? 'gzip';
   const layerDescs = [];
   for (const tar of layers) {
-    const blob = gz ? gzipSync(tar) : tar;
+    const blob = compress === 'gzip' ? gzipSync(tar) : compress === 'zstd' ? zstdCompressSync(tar) : tar;
     const d = await putBlob(dir, blob);
-    layerDescs.push({ mediaType: `application/vnd.oci.image.layer.v1.tar${gz ? '+gzip' : ''}`, ...d });
+    layerDescs.push({ mediaType: `application/vnd.oci.image.layer.v1.tar${compress === 'none' ? '' : `+${compress}`}`, ...d });
   }
   const config = {
     created: opts.created ?? '2024-01-01T00:00:00Z',

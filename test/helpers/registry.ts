@@ -1,8 +1,8 @@
 // A real registry (Debian's docker-registry, CNCF distribution v2) for one
 // test file: started on a free port with a config we write (so auth can be
-// switched on), stopped by its pid afterwards. Images are pushed with the
-// shared fixtures script (skopeo), which needs an unauthenticated registry:
-// to test auth, push first, then restart on the same storage with auth on.
+// switched on), stopped by its pid afterwards. Images are pushed with
+// skopeo, which needs an unauthenticated registry: to test auth, push
+// first, then restart on the same storage with auth on.
 import { createHash } from 'node:crypto';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
@@ -12,10 +12,7 @@ import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHARED_DIR } from './fixtures.js';
 import { haveCommand, isRoot } from './run.js';
-
-export const REGISTRY_SCRIPT = join(SHARED_DIR, 'fixtures', 'registry');
 
 export type RegistryAuthConfig =
   | { htpasswd: string }
@@ -161,13 +158,26 @@ export async function startRegistry(opts: { dataDir?: string; auth?: RegistryAut
   };
 }
 
-/** skopeo copy --all of an OCI layout into the (unauthenticated) registry; returns the digest. */
+/**
+ * skopeo copy --all of an OCI layout (tag latest) into the (unauthenticated)
+ * registry, keeping the manifest and index digests; returns the digest the
+ * registry stored for the tag.
+ */
 export async function pushLayout(reg: RegistryHandle, layout: string, nameTag: string): Promise<string> {
-  const r = await exec('bash', [REGISTRY_SCRIPT, 'push', layout, nameTag, String(reg.port)]);
-  if (r.code !== 0) throw new Error(`push of ${layout} failed: ${r.stderr}`);
-  const m = /(sha256:[0-9a-f]{64})/.exec(r.stdout);
-  if (!m) throw new Error(`push printed no digest: ${r.stdout}`);
-  return m[1] as string;
+  const dir = await mkdtemp(join(tmpdir(), 'smr-push-'));
+  try {
+    const digestFile = join(dir, 'digest');
+    const r = await exec('skopeo', [
+      'copy', '--quiet', '--all', '--preserve-digests', '--dest-tls-verify=false', '--digestfile', digestFile,
+      `oci:${layout}:latest`, `docker://${reg.host}/${nameTag}`,
+    ]);
+    if (r.code !== 0) throw new Error(`push of ${layout} failed: ${r.stderr.trim()}`);
+    const digest = (await readFile(digestFile, 'utf8')).trim();
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error(`skopeo wrote no digest for ${layout}: '${digest}'`);
+    return digest;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export async function removeRegistryData(reg: RegistryHandle): Promise<void> {

@@ -1,6 +1,7 @@
 // Running real programs from tests: the smr CLI as users run it, and peers
 // such as e2fsck, mount and qemu-img.
 import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './fixtures.js';
 
@@ -18,7 +19,9 @@ export function run(cmd: string, args: string[], opts: SpawnOptions & { input?: 
     // No stdin unless there is input: a program that exits without reading
     // it would fail our write with EPIPE.
     const stdin = opts.input === undefined ? 'ignore' : 'pipe';
-    const child = spawn(cmd, args, { stdio: [stdin, 'pipe', 'pipe'], ...opts });
+    // In the temporary directory unless told: what a program leaves in its
+    // working directory (fio's verify state, say) must not land in the tree.
+    const child = spawn(cmd, args, { stdio: [stdin, 'pipe', 'pipe'], cwd: tmpdir(), ...opts });
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -4,6 +4,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export function have(cmd: string): boolean {
@@ -11,7 +12,7 @@ export function have(cmd: string): boolean {
 }
 
 export function run(cmd: string, args: string[], opts: { cwd?: string; input?: string } = {}): Buffer {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd, input: opts.input, maxBuffer: 1 << 28 });
+  const r = spawnSync(cmd, args, { cwd: opts.cwd ?? tmpdir(), input: opts.input, maxBuffer: 1 << 28 });
   if (r.status !== 0) {
     throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr?.toString()}`);
   }

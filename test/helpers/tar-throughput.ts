@@ -6,7 +6,7 @@
 
 import { createReadStream, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { availableZstdEngines, decompressChunks, decompressStream, sniffCompression, TarReader } from '../../src/tar/index.js';
+import { decompressChunks, decompressStream, sniffCompression, TarReader } from '../../src/tar/index.js';
 
 function mbps(bytes: number, ns: bigint): string {
   return `${((bytes / Number(ns)) * 1e3).toFixed(0)} MB/s`;
@@ -44,29 +44,23 @@ async function main(): Promise<void> {
   for (const file of process.argv.slice(2)) {
     const format = sniffCompression(readFileSync(file).subarray(0, 10));
     console.log(`${file} (${format})`);
-    const engines = format === 'zstd' ? availableZstdEngines() : [undefined];
     let plain: Buffer | undefined;
-    for (const engine of engines) {
-      const label = engine ? ` [${engine.name}]` : '';
-      for (let round = 0; round < 2; round++) {
-        let bytes = 0;
-        const parts: Buffer[] = [];
-        const [, ns] = await time(async () => {
-          for await (const c of decompressChunks(createReadStream(file, { highWaterMark: 1 << 20 }), { zstd: engine })) {
-            bytes += c.length;
-            if (plain === undefined) parts.push(c);
-          }
-        });
-        plain ??= Buffer.concat(parts);
-        console.log(`  decompress${label}: ${bytes} bytes in ${(Number(ns) / 1e9).toFixed(2)} s = ${mbps(bytes, ns)}`);
-        const [[n], ns2] = await time(() => readAll(decompressChunks(createReadStream(file, { highWaterMark: 1 << 20 }), { zstd: engine })));
-        console.log(`  decompressChunks + TarReader${label}: ${n} entries, ${mbps(bytes, ns2)}`);
-        const h = createHash('sha256');
-        const [, ns3] = await time(() =>
-          readAll(decompressStream(createReadStream(file), { zstd: engine }) as AsyncIterable<Buffer>, (c) => h.update(c)),
-        );
-        console.log(`  decompressStream (Readable) + sha256 + TarReader${label}: ${mbps(bytes, ns3)}`);
-      }
+    for (let round = 0; round < 2; round++) {
+      let bytes = 0;
+      const parts: Buffer[] = [];
+      const [, ns] = await time(async () => {
+        for await (const c of decompressChunks(createReadStream(file, { highWaterMark: 1 << 20 }))) {
+          bytes += c.length;
+          if (plain === undefined) parts.push(c);
+        }
+      });
+      plain ??= Buffer.concat(parts);
+      console.log(`  decompress: ${bytes} bytes in ${(Number(ns) / 1e9).toFixed(2)} s = ${mbps(bytes, ns)}`);
+      const [[n], ns2] = await time(() => readAll(decompressChunks(createReadStream(file, { highWaterMark: 1 << 20 }))));
+      console.log(`  decompressChunks + TarReader: ${n} entries, ${mbps(bytes, ns2)}`);
+      const h = createHash('sha256');
+      const [, ns3] = await time(() => readAll(decompressStream(createReadStream(file)) as AsyncIterable<Buffer>, (c) => h.update(c)));
+      console.log(`  decompressStream (Readable) + sha256 + TarReader: ${mbps(bytes, ns3)}`);
     }
     const tar = plain!;
     for (const size of [16 << 10, 64 << 10, 1 << 20]) {

@@ -175,7 +175,7 @@ describe('copy-on-write exports', { skip }, () => {
     try {
       const fio = (name: string, args: string[]) =>
         peer('fio', [`--name=${name}`, '--ioengine=nbd', `--uri=${nbdUri(s.port, 'static')}`, '--bs=4k', '--iodepth=32', '--size=32m', '--output-format=json', ...args]);
-      const fill = fioJson(await fio('fill', ['--rw=write', '--verify=crc32c', '--do_verify=0'])).jobs[0];
+      const fill = fioJson(await fio('fill', ['--rw=write', '--verify=crc32c', '--do_verify=0', '--verify_state_save=0'])).jobs[0];
       assert.equal(fill.error, 0);
       const check = fioJson(await fio('check', ['--rw=randread', '--verify=crc32c', '--numjobs=8', '--group_reporting'])).jobs[0];
       assert.equal(check.error, 0);

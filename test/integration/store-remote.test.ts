@@ -189,6 +189,11 @@ describe('remote stores with the CLI', { skip }, () => {
     }
     const v = await smr(['verify', `${dest}/${IMAGE}.recipe`, '--store', dest, '--image', raw, '-q']);
     assert.equal(v.code, 0, v.stderr + v.stdout);
+    // gc on S3 keeps every chunk of a kept recipe, even with no grace period.
+    const g = await smr(['gc', '--store', dest, '--keep', `${dest}/${IMAGE}.recipe`, '--grace', '0', '-q']);
+    assert.equal(g.code, 0, g.stderr);
+    const v2 = await smr(['verify', `${dest}/${IMAGE}.recipe`, '--store', dest, '-q']);
+    assert.equal(v2.code, 0, v2.stderr + v2.stdout);
   });
 
   it('the store going away during a serve: reads fail with EIO meanwhile and recover when it is back', async () => {

@@ -25,7 +25,7 @@ test('key files: raw, hex, base64, with whitespace', async (t) => {
   ];
   for (const [name, content] of spellings) {
     const f = join(dir, name);
-    await writeFile(f, content);
+    await writeFile(f, content, { mode: 0o600 });
     assert.deepEqual(await loadKeyFile(f), key, name);
   }
 
@@ -44,9 +44,12 @@ test('key files: raw, hex, base64, with whitespace', async (t) => {
   ];
   for (const [name, content, message] of bad) {
     const f = join(dir, `bad-${name}`);
-    await writeFile(f, content);
+    await writeFile(f, content, { mode: 0o600 });
     await assert.rejects(loadKeyFile(f), (e: unknown) => isSmrError(e) && e.code === 'KEY_INVALID' && message.test(e.message) && e.message.includes(f), name);
   }
+  const open = join(dir, 'readable-by-others');
+  await writeFile(open, key.toString('hex'), { mode: 0o644 });
+  await assert.rejects(loadKeyFile(open), (e: unknown) => isSmrError(e) && e.code === 'KEY_PERMISSIONS' && /chmod 600/.test(e.message) && !e.message.includes(key.toString('hex')));
   await assert.rejects(loadKeyFile(join(dir, 'missing')), (e: unknown) => isSmrError(e) && e.code === 'KEY_NOT_FOUND' && /does not exist/.test(e.message));
   await assert.rejects(loadKeyFile(dir), (e: unknown) => isSmrError(e) && e.code === 'KEY_INVALID' && /not a file/.test(e.message));
 });

@@ -1,5 +1,6 @@
 // decompressStream / decompressChunks: sniffing, gzip members, zstd frames
-// with every engine available here, and errors that name the stream.
+// (node:zlib), with every gzip engine available here, and errors that name
+// the stream.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +9,7 @@ import { createReadStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import { availableGzipEngines, availableZstdEngines, decompressChunks, decompressStream, sniffCompression, TarReader, zstdEngine } from '../../src/tar/index.js';
+import { availableGzipEngines, decompressChunks, decompressStream, sniffCompression, TarReader } from '../../src/tar/index.js';
 import { fixtureLayout, fixturesJson, skipWithoutFixtures } from '../helpers/fixtures.js';
 import { decompressAll, gzip, haveZstdCli, skippableFrame, zstd } from '../helpers/tar-compress.js';
 import { expectTarError, smrErrorOf } from '../helpers/tar-collect.js';
@@ -77,41 +78,34 @@ describe('gzip', () => {
 });
 
 describe('zstd', { skip: noZstd }, () => {
-  for (const engine of availableZstdEngines()) {
-    describe(engine.name, () => {
-      test('one frame, several frames, skippable frames anywhere, any chunking', T, async () => {
-        const one = zstd(DATA);
-        assert.deepEqual(await decompressAll(one, { zstd: engine }), DATA);
-        const many = Buffer.concat([
-          skippableFrame(Buffer.from('seekable index, say'), 0xe),
-          zstd(DATA.subarray(0, 3000), ['--no-check']),
-          skippableFrame(Buffer.alloc(0)),
-          zstd(DATA.subarray(3000), ['-19']),
-          skippableFrame(Buffer.from('trailer')),
-        ]);
-        for (const size of [1, 3, 17, 4096, 1 << 20]) assert.deepEqual(await decompressAll(many, { zstd: engine }, size), DATA, `pieces of ${size}`);
-      });
+  // Several frames in one piece: node:zlib alone would stop after the first
+  // (nodejs/node#64741); src/tar/zstd-frames.ts cuts pieces at frame ends.
+  test('one frame, several frames, skippable frames anywhere, any chunking', T, async () => {
+    const one = zstd(DATA);
+    assert.deepEqual(await decompressAll(one), DATA);
+    const many = Buffer.concat([
+      skippableFrame(Buffer.from('seekable index, say'), 0xe),
+      zstd(DATA.subarray(0, 3000), ['--no-check']),
+      skippableFrame(Buffer.alloc(0)),
+      zstd(Buffer.alloc(0)), // an empty frame: one empty block
+      zstd(DATA.subarray(3000), ['-19']),
+      skippableFrame(Buffer.from('trailer')),
+    ]);
+    for (const size of [1, 3, 17, 4096, 1 << 20]) assert.deepEqual(await decompressAll(many, {}, size), DATA, `pieces of ${size}`);
+  });
 
-      test('truncated and corrupt frames are DECOMPRESS_FAILED', T, async () => {
-        const z = zstd(DATA);
-        for (const cut of [5, 20, z.length - 1]) {
-          const e = await smrErrorOf(() => decompressAll(z.subarray(0, cut), { zstd: engine, what: 'blob X' }));
-          assert.equal(e.code, 'DECOMPRESS_FAILED', e.message);
-          assert.match(e.message, /^Cannot decompress blob X \(zstd\): /);
-        }
-        // Damage inside the data: libzstd checks the frame's content checksum.
-        // fzstd skips it (one more reason it is only the fallback); the
-        // layer's diff_id check still catches such damage.
-        const bad = Buffer.from(z);
-        bad[Math.floor(z.length / 2)]! ^= 0x55;
-        if (engine.name !== 'fzstd') await expectTarError(() => decompressAll(bad, { zstd: engine }), 'DECOMPRESS_FAILED');
-        await expectTarError(() => decompressAll(Buffer.concat([z, Buffer.from('not a frame')]), { zstd: engine }), 'DECOMPRESS_FAILED');
-      });
-    });
-  }
-
-  test(`the default engine is the fastest available (${zstdEngine().name})`, () => {
-    assert.equal(zstdEngine().name, availableZstdEngines()[0]!.name);
+  test('truncated and corrupt frames are DECOMPRESS_FAILED', T, async () => {
+    const z = zstd(DATA);
+    for (const cut of [5, 20, z.length - 1]) {
+      const e = await smrErrorOf(() => decompressAll(z.subarray(0, cut), { what: 'blob X' }));
+      assert.equal(e.code, 'DECOMPRESS_FAILED', e.message);
+      assert.match(e.message, /^Cannot decompress blob X \(zstd\): /);
+    }
+    // Damage inside the data: libzstd checks the frame's content checksum.
+    const bad = Buffer.from(z);
+    bad[Math.floor(z.length / 2)]! ^= 0x55;
+    await expectTarError(() => decompressAll(bad), 'DECOMPRESS_FAILED');
+    await expectTarError(() => decompressAll(Buffer.concat([z, Buffer.from('not a frame')])), 'DECOMPRESS_FAILED');
   });
 });
 
@@ -156,21 +150,19 @@ test('a corrupt layer surfaces through TarReader as DECOMPRESS_FAILED', T, async
 });
 
 const skipFixtures = skipWithoutFixtures() || noZstd;
-test('every zstd engine decompresses a recompressed fixture layer to its diff_id', { ...T, skip: skipFixtures }, async () => {
+test('a recompressed fixture layer decompresses to its diff_id', { ...T, skip: skipFixtures }, async () => {
   const image = fixturesJson().images.find((i) => i.name === 'debian-python')!;
   const layer = image.layers![1]!;
   const tar = gunzipSync(readFileSync(join(fixtureLayout('debian-python'), 'blobs', ...layer.digest.split(':'))));
   const z = zstd(tar, ['-3']);
-  for (const engine of availableZstdEngines()) {
-    const h = createHash('sha256');
-    let n = 0;
-    for await (const c of decompressChunks(Readable.from([z]), { zstd: engine })) {
-      h.update(c);
-      n += c.length;
-    }
-    assert.equal(`sha256:${h.digest('hex')}`, layer.diff_id, engine.name);
-    assert.equal(n, tar.length);
+  const hz = createHash('sha256');
+  let n = 0;
+  for await (const c of decompressChunks(Readable.from([z]))) {
+    hz.update(c);
+    n += c.length;
   }
+  assert.equal(`sha256:${hz.digest('hex')}`, layer.diff_id);
+  assert.equal(n, tar.length);
   // And through the Readable wrapper, from a file stream, as the builder uses it.
   const h = createHash('sha256');
   const gzPath = join(fixtureLayout('debian-python'), 'blobs', ...layer.digest.split(':'));

@@ -14,7 +14,8 @@ import { SmrError } from '../../util/errors.js';
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from '../../util/retry.js';
 import { checkChunkName, chunkKey } from '../chunk-name.js';
 import { RemoteReader, type RemoteReadOptions } from '../remote/remote-reader.js';
-import type { ChunkReader, ChunkWriter } from '../types.js';
+import type { ChunkCollector, ChunkInfo, ChunkReader, ChunkWriter } from '../types.js';
+import { S3Collector, usesKey } from './s3-collector.js';
 import { fatalS3Error, isRetryableS3Error, s3Failure, statusOf } from './s3-errors.js';
 import { s3Key, type S3Location } from './s3-uri.js';
 
@@ -23,13 +24,14 @@ function isNotFound(err: unknown): boolean {
   return name === 'NotFound' || name === 'NoSuchKey' || (statusOf(err) === 404 && name !== 'NoSuchBucket');
 }
 
-export class S3Store implements ChunkReader, ChunkWriter {
+export class S3Store implements ChunkReader, ChunkWriter, ChunkCollector {
   readonly description: string;
   readonly remote = true;
   readonly reader: RemoteReader;
   private readonly retry: RetryPolicy;
   private readonly timeoutMs: number;
   private bucketChecked: Promise<void> | null = null;
+  private readonly collector: S3Collector;
 
   constructor(
     private readonly client: S3Client,
@@ -40,6 +42,7 @@ export class S3Store implements ChunkReader, ChunkWriter {
     this.retry = opts.retry ?? DEFAULT_RETRY;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.reader = new RemoteReader(this.description, (name, signal) => this.fetchChunk(name, signal), (e) => this.retryable(e), opts);
+    this.collector = new S3Collector(client, loc, (what, call) => this.withRetries(what, call));
   }
 
   private key(name: string): string {
@@ -113,7 +116,11 @@ export class S3Store implements ChunkReader, ChunkWriter {
     if (createHash('sha256').update(data).digest('hex') !== name) {
       throw new SmrError('CHUNK_CORRUPT', `refusing to store ${key}: the bytes do not match the chunk name`);
     }
-    if (await this.has(name)) return false;
+    if (await this.has(name)) {
+      // Re-used: record the use, then make sure a gc did not take it meanwhile (s3-collector.ts).
+      await this.recordUse(name);
+      if (await this.has(name)) return false;
+    }
     const md5 = createHash('md5').update(data).digest();
     await this.withRetries(`PUT ${key}`, async (signal) => {
       const res = await this.client.send(
@@ -127,6 +134,27 @@ export class S3Store implements ChunkReader, ChunkWriter {
       }
     });
     return true;
+  }
+
+  private recordUse(name: string): Promise<unknown> {
+    const key = usesKey(this.loc, name);
+    return this.withRetries(`PUT ${key}`, (signal) => this.client.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: key, Body: Buffer.alloc(0) }), { abortSignal: signal }));
+  }
+
+  async *list(): AsyncIterable<ChunkInfo> {
+    await this.checkBucket();
+    yield* this.collector.list();
+  }
+
+  async deleteIfUnusedSince(name: string, unusedSinceMs: number): Promise<boolean> {
+    checkChunkName(name);
+    await this.checkBucket();
+    return this.collector.deleteIfUnusedSince(name, unusedSinceMs);
+  }
+
+  async recover(): Promise<unknown> {
+    await this.checkBucket();
+    return this.collector.recover();
   }
 
   async close(): Promise<void> {
