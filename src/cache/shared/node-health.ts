@@ -56,6 +56,12 @@ export class NodeHealth {
     }
   }
 
+  /** A background write failed: counted, the state is left to reads. */
+  writeFailed(why: 'error' | 'timeout'): void {
+    if (why === 'timeout') this.counters.timeouts++;
+    else this.counters.errors++;
+  }
+
   badValue(what: string): void {
     this.counters.badValues++;
     this.logOnce(`bad:${what}`, 'warn', `shared tier: ${this.id} returned a bad fragment (${what}); ignored`);

@@ -58,6 +58,8 @@ export class SharedTier implements ChunkTier {
   readonly name = 'shared';
   private readonly health: NodeHealth[];
   private readonly slots: NodeSlots[];
+  /** Writes have their own, fewer slots: a burst of fills must not hold up reads. */
+  private readonly writeSlots: NodeSlots[];
   private readonly ids: string[];
   private readonly fills: FillQueue;
   /** Requests sent and not yet answered or timed out (reads finish before their slowest one). */
@@ -68,6 +70,7 @@ export class SharedTier implements ChunkTier {
     this.ids = nodes.map((n) => n.id);
     this.health = nodes.map((n) => new NodeHealth(n.id, opts.retryMs ?? 250, opts.log));
     this.slots = nodes.map(() => new NodeSlots(opts.perNodeRequests ?? 4));
+    this.writeSlots = nodes.map(() => new NodeSlots(2));
     this.fills = new FillQueue(opts.fillCapacity ?? 128, opts.fillConcurrency ?? 4); // at most ~64 MiB of 512 KiB chunks waiting
   }
 
@@ -100,17 +103,22 @@ export class SharedTier implements ChunkTier {
     return rankNodes(this.ids, digest).slice(0, this.code.k + this.code.m);
   }
 
-  /** One request to one node under a timeout; FAILED (and the node marked) on error or timeout. */
-  private async ask<T>(node: number, op: (n: CacheNode) => Promise<T>, timeoutMs: number): Promise<T | typeof FAILED> {
-    const p = this.request(node, op, timeoutMs);
+  /**
+   * One request to one node under a timeout; FAILED on error or timeout. A
+   * failed read marks the node down; a failed write is only counted (writes
+   * are background work, and a dead node shows on the next read anyway).
+   */
+  private async ask<T>(node: number, op: (n: CacheNode) => Promise<T>, timeoutMs: number, kind: 'read' | 'write'): Promise<T | typeof FAILED> {
+    const p = this.request(node, op, timeoutMs, kind);
     this.inflight.add(p);
     void p.finally(() => this.inflight.delete(p));
     return p;
   }
 
-  private async request<T>(node: number, op: (n: CacheNode) => Promise<T>, timeoutMs: number): Promise<T | typeof FAILED> {
+  private async request<T>(node: number, op: (n: CacheNode) => Promise<T>, timeoutMs: number, kind: 'read' | 'write'): Promise<T | typeof FAILED> {
     const h = this.health[node]!;
-    const slots = this.slots[node]!;
+    const slots = (kind === 'read' ? this.slots : this.writeSlots)[node]!;
+    const fail = (why: 'timeout' | 'error', detail: string) => (kind === 'read' ? this.down(node, why, detail) : h.writeFailed(why));
     if (!(await slots.acquire())) return FAILED; // the node went down while this waited
     h.counters.requests++;
     let timer: NodeJS.Timeout | undefined;
@@ -121,11 +129,11 @@ export class SharedTier implements ChunkTier {
     const timedOut = new Promise<typeof FAILED>((r) => (timer = setTimeout(() => setImmediate(() => r(FAILED)), timeoutMs)));
     try {
       const r = await Promise.race([op(this.nodes[node]!), timedOut]);
-      if (r === FAILED) this.down(node, 'timeout', `no answer within ${timeoutMs} ms`);
+      if (r === FAILED) fail('timeout', `no answer within ${timeoutMs} ms`);
       else h.succeeded();
       return r;
     } catch (e) {
-      this.down(node, 'error', (e as Error).message);
+      fail('error', (e as Error).message);
       return FAILED;
     } finally {
       clearTimeout(timer);
@@ -136,6 +144,7 @@ export class SharedTier implements ChunkTier {
   private down(node: number, why: 'timeout' | 'error', detail: string): void {
     this.health[node]!.failed(why, detail);
     this.slots[node]!.flush();
+    this.writeSlots[node]!.flush();
   }
 
   get(digest: string): Promise<Buffer | null> {
@@ -162,7 +171,7 @@ export class SharedTier implements ChunkTier {
       this.placement(digest).forEach((node, index) => {
         if (!this.health[node]!.usable()) return;
         pending++;
-        void this.ask(node, (n) => n.get(this.key(digest, index)), this.opts.timeoutMs).then((value) => {
+        void this.ask(node, (n) => n.get(this.key(digest, index)), this.opts.timeoutMs, 'read').then((value) => {
           pending--;
           if (value !== FAILED && value !== null) {
             const f = decodeFragment(value, digest, index, this.code);
@@ -188,7 +197,7 @@ export class SharedTier implements ChunkTier {
       const timeout = Math.max(4 * this.opts.timeoutMs, 250);
       const results = await Promise.all(
         this.placement(digest).map((node, index) =>
-          this.health[node]!.usable() ? this.ask(node, (n) => n.set(this.key(digest, index), values[index]!), timeout) : FAILED,
+          this.ask(node, (n) => n.set(this.key(digest, index), values[index]!), timeout, 'write'),
         ),
       );
       if (results.includes(FAILED)) throw new Error('not every fragment was written');
