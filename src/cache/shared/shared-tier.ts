@@ -7,6 +7,7 @@
 // origin's stored bytes (compressed, encrypted where the recipe is), never
 // plaintext; the tiered source verifies the reassembled chunk's digest.
 import type { LogFn } from '../../nbd/index.js';
+import { SmrError } from '../../util/errors.js';
 import type { ChunkTier } from '../tier.js';
 import { FillQueue, type FillCounters } from './fill-queue.js';
 import { decodeFragment, encodeFragments, joinFragments, type ErasureCode, type Fragment } from './fragments.js';
@@ -77,7 +78,7 @@ export class SharedTier implements ChunkTier {
   static async open(opts: SharedTierOptions): Promise<SharedTier> {
     const code = opts.code ?? defaultCode(opts.nodes.length);
     if (code.k + code.m > opts.nodes.length) {
-      throw new Error(`--shared-ec ${code.k}+${code.m} needs ${code.k + code.m} nodes, ${opts.nodes.length} given`);
+      throw new SmrError('USAGE', `--shared-ec ${code.k}+${code.m} needs ${code.k + code.m} nodes, ${opts.nodes.length} given`);
     }
     const nodes = await Promise.all(opts.nodes.map(openCacheNode));
     // Give connections a moment, so the first reads do not find every node "down".
