@@ -8,6 +8,8 @@ import { UsageError, type Options } from './args.js';
 
 export const DEFAULT_SHARED_TIMEOUT_MS = 20;
 export const DEFAULT_SHARED_PREFIX = 'smr/';
+/** How long a miss waits for another worker's origin fetch of the same chunk (a few origin round trips). */
+const CLAIM_WAIT_MS = 250;
 
 export const sharedCacheOptions = {
   spec: {
@@ -53,7 +55,7 @@ export function sharedCacheSettings(values: Record<string, unknown>, log: LogFn)
   const ec = values['shared-ec'] as string | undefined;
   const code = ec === undefined ? undefined : parseCode(ec);
   if (code && code.k + code.m > nodes.length) throw new UsageError(`--shared-ec ${ec} needs ${code.k + code.m} nodes, --cache-shared lists ${nodes.length}`);
-  return { nodes, code, timeoutMs: Number(t), prefix, log };
+  return { nodes, code, timeoutMs: Number(t), prefix, log, claimWaitMs: CLAIM_WAIT_MS };
 }
 
 /** --metrics HOST:PORT, checked early (before anything starts). */

@@ -130,7 +130,9 @@ describe('smr serve --cache-shared', { skip }, () => {
       const c = new Redis({ host: g.host, port: g.port });
       try {
         for (const k of await c.keys('enc/*')) {
-          const v = (await c.getBuffer(k))!;
+          if (k.endsWith('/claim')) continue; // a worker's short-lived claim on fetching a chunk
+          const v = await c.getBuffer(k);
+          if (v === null) continue;
           values++;
           for (const w of windows) assert.ok(!v.includes(w), `${k} holds plaintext`);
         }

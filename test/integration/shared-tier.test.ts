@@ -207,6 +207,7 @@ describe('shared tier', () => {
       for (const r of direct) {
         for (const k of await r.keys('t*')) {
           if (!encrypted.has(k.split('/')[1]!)) continue; // compressed only: its literals may show
+          if (k.endsWith('/claim')) continue;
           const v = (await r.getBuffer(k))!;
           values++;
           assert.ok(!v.includes(marker), `${k} holds plaintext`);
@@ -237,6 +238,27 @@ describe('shared tier', () => {
     } finally {
       redisGates[2]!.set('pass');
       await t.close();
+    }
+  });
+
+  it('two cold workers wanting the same chunks fetch each from the origin once (claims)', async () => {
+    randomPrefix = 'claim';
+    const list = redisUrls(redisGates);
+    const gets = new Map<string, number>();
+    const counting: ChunkReader = Object.assign(Object.create(origin) as ChunkReader, {
+      get: async (name: string) => {
+        gets.set(name, (gets.get(name) ?? 0) + 1);
+        return origin.get(name);
+      },
+    });
+    const [a, b] = await Promise.all([tier(list, { claimWaitMs: 60_000 }), tier(list, { claimWaitMs: 60_000 })]);
+    try {
+      await Promise.all([readAll(source(counting, a)), readAll(source(counting, b))]);
+      assert.deepEqual([...gets.values()].filter((n) => n > 1), [], 'no chunk fetched twice');
+      assert.equal(gets.size, chunks.length);
+      assert.ok(a.stats.claimWaits + b.stats.claimWaits > 0, 'one worker waited for the other');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
     }
   });
 

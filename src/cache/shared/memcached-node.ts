@@ -31,6 +31,10 @@ export class MemcachedNode implements CacheNode {
     if (!(await this.client.set(key, value, { expires: 0 }))) throw new Error('memcached did not store the value');
   }
 
+  async claim(key: string, ttlMs: number): Promise<boolean> {
+    return this.client.add(key, Buffer.from('1'), { expires: Math.max(1, Math.ceil(ttlMs / 1000)) });
+  }
+
   async ping(): Promise<void> {
     await this.client.get(PROBE_KEY);
   }

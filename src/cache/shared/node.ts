@@ -8,6 +8,8 @@ export interface CacheNode {
   /** The value, or null when the server does not have the key. */
   get(key: string): Promise<Buffer | null>;
   set(key: string, value: Buffer): Promise<void>;
+  /** Creates `key` only if absent, expiring after `ttlMs`: true when this call created it. */
+  claim(key: string, ttlMs: number): Promise<boolean>;
   /** A cheap request that proves the server answers (re-probing a down node). */
   ping(): Promise<void>;
   /** Resolves when connected or after `ms`, whichever first (never rejects). */

@@ -35,6 +35,10 @@ export class RedisNode implements CacheNode {
     await this.client.set(key, value);
   }
 
+  async claim(key: string, ttlMs: number): Promise<boolean> {
+    return (await this.client.set(key, '1', 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
   async ping(): Promise<void> {
     await this.client.ping();
   }

@@ -33,6 +33,12 @@ export interface SharedTierOptions {
   fillConcurrency?: number;
   /** Requests in flight per node; more wait (untimed) for a slot. */
   perNodeRequests?: number;
+  /**
+   * On a miss, how long to wait for another worker that is already fetching
+   * the chunk from the origin (it holds the chunk's claim) before fetching it
+   * too; 0 turns claims off.
+   */
+  claimWaitMs?: number;
 }
 
 export interface SharedTierStats {
@@ -45,11 +51,16 @@ export interface SharedTierStats {
   parityRepairs: number;
   /** Reassembled chunks that failed the digest (bypassed; the origin's fill overwrites them). */
   digestFailures: number;
+  /** Misses that waited for another worker's fetch of the same chunk. */
+  claimWaits: number;
   fills: FillCounters;
   nodes: Record<string, NodeCounters & { state: NodeState }>;
 }
 
 const FAILED = Symbol('failed');
+/** A claim outlives any sane origin fetch, and expires if its worker dies. */
+const CLAIM_TTL_MS = 5000;
+const CLAIM_POLL_MS = 5;
 
 export function defaultCode(nodeCount: number): ErasureCode {
   return nodeCount >= 5 ? { k: 4, m: 1 } : { k: 1, m: 0 };
@@ -65,7 +76,9 @@ export class SharedTier implements ChunkTier {
   private readonly fills: FillQueue;
   /** Requests sent and not yet answered or timed out (reads finish before their slowest one). */
   private readonly inflight = new Set<Promise<unknown>>();
-  private readonly counts = { hits: 0, misses: 0, fragmentsDecoded: 0, parityRepairs: 0, digestFailures: 0 };
+  /** Chunks this worker claimed, until when. */
+  private readonly ownClaims = new Map<string, number>();
+  private readonly counts = { hits: 0, misses: 0, fragmentsDecoded: 0, parityRepairs: 0, digestFailures: 0, claimWaits: 0 };
 
   private constructor(private readonly nodes: CacheNode[], readonly code: ErasureCode, private readonly opts: SharedTierOptions) {
     this.ids = nodes.map((n) => n.id);
@@ -148,7 +161,48 @@ export class SharedTier implements ChunkTier {
     this.writeSlots[node]!.flush();
   }
 
-  get(digest: string): Promise<Buffer | null> {
+  async get(digest: string): Promise<Buffer | null> {
+    const found = await this.attempt(digest);
+    if (found !== null) return this.hit(found);
+    // Missing: fetch it from the origin unless another worker already is
+    // (it holds the claim); then wait a while for its fill instead, so a
+    // chunk that many cold workers want at once is fetched once.
+    const waitMs = this.opts.claimWaitMs ?? 0;
+    if (waitMs <= 0 || (await this.claim(digest))) return this.miss();
+    this.counts.claimWaits++;
+    const until = Date.now() + waitMs;
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, CLAIM_POLL_MS));
+      const later = await this.attempt(digest);
+      if (later !== null) return this.hit(later);
+    }
+    return this.miss();
+  }
+
+  /** True when this worker now holds the claim on fetching `digest` (or claims cannot be made). */
+  private async claim(digest: string): Promise<boolean> {
+    const now = Date.now();
+    // Our own claim still standing (our fill was dropped, say): never wait for ourselves.
+    if ((this.ownClaims.get(digest) ?? 0) > now) return true;
+    const node = this.placement(digest)[0]!;
+    if (!this.health[node]!.usable()) return true;
+    const r = await this.ask(node, (n) => n.claim(`${this.opts.prefix}${digest}/claim`, CLAIM_TTL_MS), this.opts.timeoutMs, 'read');
+    if (r === true) {
+      if (this.ownClaims.size > 10_000) for (const [d, t] of this.ownClaims) if (t <= now) this.ownClaims.delete(d);
+      this.ownClaims.set(digest, now + CLAIM_TTL_MS);
+    }
+    return r !== false;
+  }
+
+  private hit(found: { stored: Buffer; repaired: boolean }): Buffer {
+    this.counts.hits++;
+    this.counts.fragmentsDecoded += this.code.k;
+    if (found.repaired) this.counts.parityRepairs++;
+    return found.stored;
+  }
+
+  /** Asks the chunk's nodes; the stored bytes from the first K good fragments, or null. */
+  private attempt(digest: string): Promise<{ stored: Buffer; repaired: boolean } | null> {
     const { k } = this.code;
     return new Promise((resolve) => {
       const good: Fragment[] = [];
@@ -159,14 +213,10 @@ export class SharedTier implements ChunkTier {
         if (good.length >= k) {
           settled = true;
           const stored = joinFragments(good.slice(0, k), this.code);
-          if (stored === null) return resolve(this.miss());
-          this.counts.hits++;
-          this.counts.fragmentsDecoded += k;
-          if (good.slice(0, k).some((f) => f.index >= k)) this.counts.parityRepairs++;
-          resolve(stored);
+          resolve(stored === null ? null : { stored, repaired: good.slice(0, k).some((f) => f.index >= k) });
         } else if (good.length + pending < k) {
           settled = true;
-          resolve(this.miss());
+          resolve(null);
         }
       };
       this.placement(digest).forEach((node, index) => {
