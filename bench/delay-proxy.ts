@@ -6,11 +6,14 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export async function startDelayProxy(target: string, delayMs: number, tail: { every: number; ms: number } | null = null): Promise<{ url: string; requests: () => number; close(): Promise<void> }> {
+export async function startDelayProxy(target: string, delayMs: number, tail: { every: number; ms: number } | null = null): Promise<{ url: string; requests: () => number; gets: Map<string, number>; close(): Promise<void> }> {
   const to = new URL(target);
   let requests = 0;
+  /** GET requests by path (clear it to count a phase). */
+  const gets = new Map<string, number>();
   const server: Server = createServer((req, res) => {
     requests++;
+    if (req.method === 'GET') gets.set(req.url ?? '', (gets.get(req.url ?? '') ?? 0) + 1);
     const wait = tail && requests % tail.every === 0 ? tail.ms : delayMs;
     setTimeout(() => {
       const up = request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (ures) => {
@@ -26,6 +29,7 @@ export async function startDelayProxy(target: string, delayMs: number, tail: { e
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests: () => requests,
+    gets,
     close: () => new Promise((r) => (server.closeAllConnections(), server.close(() => r()))),
   };
 }

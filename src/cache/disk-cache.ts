@@ -1,11 +1,12 @@
-// A bounded cache of stored chunks on local disk. It survives restarts (the
-// index is rebuilt from the directory at open) and every chunk read from it is
-// verified against its name, so a damaged file costs a refetch, never data.
+// A bounded cache of stored chunks on local disk, the tier below memory. It
+// survives restarts (the index is rebuilt from the directory at open). Its
+// bytes are verified by the tiered source like any tier's; a damaged file is
+// reported back (rejected) and removed, so it costs a refetch, never data.
 // Eviction is least-recently-used by access time kept in memory.
-import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { ChunkTier } from './tier.js';
 
 const NAME = /^[0-9a-f]{64}$/;
 
@@ -18,7 +19,9 @@ export interface DiskCacheStats {
   entries: number;
 }
 
-export class DiskCache {
+export class DiskCache implements ChunkTier {
+  readonly name = 'disk';
+  private readonly writes = new Set<Promise<void>>();
   /** name -> size, in least-recently-used-first order (Map keeps insertion order). */
   private readonly index = new Map<string, number>();
   private bytes = 0;
@@ -67,7 +70,7 @@ export class DiskCache {
     this.stats.entries = this.index.size;
   }
 
-  /** The verified stored bytes, or null when absent or damaged (then removed). */
+  /** The stored bytes, or null when absent (unverified: see rejected). */
   async get(name: string): Promise<Buffer | null> {
     const size = this.index.get(name);
     if (size === undefined) {
@@ -82,24 +85,32 @@ export class DiskCache {
       this.stats.misses++;
       return null;
     }
-    if (createHash('sha256').update(data).digest('hex') !== name) {
-      this.stats.corrupt++;
-      this.drop(name);
-      await unlink(this.path(name)).catch(() => {});
-      return null;
-    }
     this.index.delete(name); // most recently used goes last
     this.index.set(name, data.length);
     this.stats.hits++;
     return data;
   }
 
-  has(name: string): boolean {
-    return this.index.has(name);
+  /** The bytes of `name` failed verification: forget and delete them. */
+  rejected(name: string): void {
+    this.stats.corrupt++;
+    this.drop(name);
+    void unlink(this.path(name)).catch(() => {});
   }
 
-  /** Stores verified bytes (temp file + rename); failures only cost the cache. */
-  async put(name: string, data: Buffer): Promise<void> {
+  /** Stores verified bytes in the background; failures only cost the cache. */
+  put(name: string, data: Buffer): void {
+    const w = this.write(name, data).finally(() => this.writes.delete(w));
+    this.writes.add(w);
+  }
+
+  /** Resolves when the writes started so far are done. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.writes]);
+  }
+
+  /** Temp file + rename, so a crash never leaves a partial chunk under its name. */
+  private async write(name: string, data: Buffer): Promise<void> {
     if (!NAME.test(name) || this.index.has(name) || data.length > this.maxBytes) return;
     await this.evictTo(this.maxBytes - data.length);
     const final = this.path(name);

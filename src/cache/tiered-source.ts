@@ -1,7 +1,9 @@
-// The read path of a chunk, tier by tier: decoded chunks in memory (LRU-K),
-// stored chunks on local disk, then the origin store. Concurrent requests for
-// one missing chunk share one fetch (single flight). Every chunk from disk or
-// origin is verified before use (decodeChunk checks its digest).
+// The read path of a chunk: decoded chunks in memory (LRU-K), then a stack of
+// tiers asked in order (local disk, the shared fleet, ..., the origin store
+// last). Concurrent requests for one missing chunk share one fetch (single
+// flight). Whatever tier answers, the bytes are verified here and only here
+// (decodeChunk checks the digest, and the key where encrypted); a hit fills
+// the tiers above the one that had it.
 import { sharedDecoder, type ChunkDecoder } from '../chunk/chunk-decoder.js';
 import type { RecipeChunk } from '../chunk/types.js';
 import type { ChunkSource } from '../blockdev/chunk-source.js';
@@ -9,34 +11,61 @@ import type { ChunkReader } from '../store/types.js';
 import { SmrError } from '../util/errors.js';
 import type { DiskCache } from './disk-cache.js';
 import type { LruKCache } from './lru-k.js';
+import { OriginTier } from './origin-tier.js';
+import { emptyCounters, type ChunkTier, type TierCounters, type TierObserver } from './tier.js';
 
-export type Tier = 'memory' | 'disk' | 'origin';
+/** A tier's name: 'memory', then each ChunkTier's ('disk', 'shared', 'origin', ...). */
+export type Tier = string;
 
 export interface TierStats {
   memoryHits: number;
-  diskHits: number;
-  originFetches: number;
-  originBytes: number;
+  memoryMisses: number;
+  /** Chunks no tier could give (the read failed). */
   errors: number;
+  /** Per tier, by name, in read order. */
+  tiers: Record<string, TierCounters>;
+  readonly originFetches: number;
+  readonly originBytes: number;
 }
 
 export interface TieredOptions {
   memory: LruKCache<Buffer>;
+  /** The local disk tier, asked first after memory. */
   disk?: DiskCache;
+  /** Tiers between memory and the origin, in read order (disk, shared, ...). */
+  tiers?: ChunkTier[];
+  /** Told of every tier's answer, with its latency (metrics). */
+  observe?: TierObserver;
   /** Verifies and decodes (default: the process's shared decoder, worker threads under load). */
   decoder?: ChunkDecoder;
   /** Called once per chunk that had to be fetched below memory. */
-  onFetch?: (chunk: RecipeChunk, tier: Exclude<Tier, 'memory'>, ms: number, storedBytes: number) => void;
+  onFetch?: (chunk: RecipeChunk, tier: string, ms: number, storedBytes: number) => void;
 }
 
 export class TieredChunkSource implements ChunkSource {
-  readonly stats: TierStats = { memoryHits: 0, diskHits: 0, originFetches: 0, originBytes: 0, errors: 0 };
+  readonly stats: TierStats;
+  readonly tiers: readonly ChunkTier[];
   private readonly flights = new Map<string, Promise<Buffer>>();
 
   private readonly decoder: ChunkDecoder;
 
-  constructor(private readonly store: ChunkReader, private readonly opts: TieredOptions) {
+  constructor(store: ChunkReader, private readonly opts: TieredOptions) {
     this.decoder = opts.decoder ?? sharedDecoder();
+    this.tiers = [...(opts.disk ? [opts.disk] : []), ...(opts.tiers ?? []), new OriginTier(store)];
+    const tiers = Object.fromEntries(this.tiers.map((t) => [t.name, emptyCounters()]));
+    this.stats = {
+      memoryHits: 0,
+      memoryMisses: 0,
+      errors: 0,
+      tiers,
+      // The totals older readers of --stats-out know.
+      get originFetches() {
+        return tiers.origin!.hits;
+      },
+      get originBytes() {
+        return tiers.origin!.bytes;
+      },
+    };
   }
 
   async get(chunk: RecipeChunk, length: number): Promise<Buffer> {
@@ -47,6 +76,7 @@ export class TieredChunkSource implements ChunkSource {
     }
     let f = this.flights.get(chunk.digest);
     if (f === undefined) {
+      this.stats.memoryMisses++;
       f = this.fetch(chunk, length).finally(() => this.flights.delete(chunk.digest));
       this.flights.set(chunk.digest, f);
     }
@@ -60,38 +90,47 @@ export class TieredChunkSource implements ChunkSource {
 
   private async fetch(chunk: RecipeChunk, length: number): Promise<Buffer> {
     const t0 = performance.now();
-    let tier: 'disk' | 'origin' = 'disk';
-    let fromDisk = this.opts.disk ? await this.opts.disk.get(chunk.digest) : null;
-    let data: Buffer | null = null;
-    if (fromDisk !== null) {
+    let lastError: unknown = null;
+    for (let i = 0; i < this.tiers.length; i++) {
+      const tier = this.tiers[i]!;
+      const counters = this.stats.tiers[tier.name]!;
+      const started = performance.now();
+      let stored: Buffer | null;
       try {
-        const bytes = fromDisk;
-        data = await this.decoder.read(async () => bytes, chunk, length);
-        this.stats.diskHits++;
-      } catch {
-        fromDisk = null; // undecodable (a wrong key?): ask the origin
-      }
-    }
-    let storedBytes = fromDisk?.length ?? 0;
-    if (data === null) {
-      tier = 'origin';
-      let stored: Buffer;
-      try {
-        let got: Buffer | undefined;
-        data = await this.decoder.read(async () => (got = await this.store.get(chunk.digest)), chunk, length);
-        stored = got!;
+        stored = await tier.get(chunk.digest);
       } catch (e) {
-        this.stats.errors++;
-        const why = e instanceof Error ? e.message : String(e);
-        throw new SmrError((e as SmrError).code ?? 'CHUNK_FETCH_FAILED', `chunk ${chunk.index} (${chunk.digest}): ${why}`);
+        counters.errors++;
+        this.opts.observe?.(tier.name, 'error', performance.now() - started, 0);
+        lastError = e;
+        continue;
       }
-      storedBytes = stored.length;
-      this.stats.originFetches++;
-      this.stats.originBytes += stored.length;
-      if (this.opts.disk) void this.opts.disk.put(chunk.digest, stored);
+      if (stored === null) {
+        counters.misses++;
+        this.opts.observe?.(tier.name, 'miss', performance.now() - started, 0);
+        continue;
+      }
+      const answeredMs = performance.now() - started; // the tier's time, not the decoding's
+      let data: Buffer;
+      try {
+        const bytes = stored;
+        data = await this.decoder.read(async () => bytes, chunk, length);
+      } catch (e) {
+        counters.corrupt++;
+        this.opts.observe?.(tier.name, 'corrupt', answeredMs, stored.length);
+        tier.rejected?.(chunk.digest);
+        lastError = e;
+        continue;
+      }
+      counters.hits++;
+      counters.bytes += stored.length;
+      this.opts.observe?.(tier.name, 'hit', answeredMs, stored.length);
+      for (let j = 0; j < i; j++) this.tiers[j]!.put?.(chunk.digest, stored);
+      this.opts.memory.set(chunk.digest, data, data.length);
+      this.opts.onFetch?.(chunk, tier.name, performance.now() - t0, stored.length);
+      return data;
     }
-    this.opts.memory.set(chunk.digest, data, data.length);
-    this.opts.onFetch?.(chunk, tier, performance.now() - t0, storedBytes);
-    return data;
+    this.stats.errors++;
+    const why = lastError instanceof Error ? lastError.message : lastError === null ? 'no tier has it' : String(lastError);
+    throw new SmrError((lastError as SmrError | null)?.code ?? 'CHUNK_FETCH_FAILED', `chunk ${chunk.index} (${chunk.digest}): ${why}`);
   }
 }

@@ -4,6 +4,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { start } from '../serve/session.js';
 import { recipeName } from '../store/recipe-io.js';
+import { metricsListen, sharedCacheOptions, sharedCacheSettings } from './shared-cache-options.js';
 import { parse, parseSize, UsageError, type Command } from './args.js';
 import { keyOption, requireStore, storeSettings, storeOption } from './chunk-options.js';
 import { securityOptions, securitySettings } from './serve-security.js';
@@ -84,6 +85,7 @@ ${storeOption.help}
       --stats-out FILE     write counters (JSON) there at exit
 ${keyOption.help}
 ${securityOptions.help}
+${sharedCacheOptions.help}
   -q, --quiet              log errors only
   -h, --help               this help`,
 
@@ -109,6 +111,7 @@ ${securityOptions.help}
       ...storeOption.spec,
       ...keyOption.spec,
       ...securityOptions.spec,
+      ...sharedCacheOptions.spec,
     });
     const quiet = Boolean(values.quiet);
     const log = (level: 'info' | 'warn' | 'error', msg: string) => {
@@ -148,6 +151,7 @@ ${securityOptions.help}
       socket: values.socket as string | undefined,
       // Who may connect and what they may use (serve-security.ts).
       security: await securitySettings(values, specs.map((e) => e.name)),
+      sharedAndMetrics: { shared: sharedCacheSettings(values, log), metrics: metricsListen(values) },
       log,
     });
     // One line on stdout once ready: scripts wait for it (and read the port).

@@ -14,7 +14,7 @@ import type { ExportList } from './export-info.js';
 import { Negotiation, type OptionOutcome, type Policy } from './handshake.js';
 import { greeting } from './option-reply.js';
 import type { TlsUpgrade } from './tls.js';
-import { decodeRequest, Transmission, type Request } from './transmission.js';
+import { commandName, decodeRequest, Transmission, type Request } from './transmission.js';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', msg: string) => void;
 
@@ -36,7 +36,7 @@ export interface ConnectionContext {
   limits: ConnectionLimits;
   log: LogFn;
   shuttingDown(): boolean;
-  stats: { requests: number; bytesRead: number; errors: number };
+  stats: { requests: number; byCommand: Record<string, number>; inFlight: number; bytesRead: number; errors: number };
   /** Present when clients may (or must) start TLS. */
   tls?: TlsUpgrade;
   access?: AccessRules;
@@ -304,8 +304,13 @@ export class Connection {
     const bytes = req.type === CMD_READ ? req.length : (payload?.length ?? 0);
     this.inflight++;
     this.inflightBytes += bytes;
-    this.ctx.stats.requests++;
+    const stats = this.ctx.stats;
+    stats.requests++;
+    stats.inFlight++;
+    const name = commandName(req.type);
+    stats.byCommand[name] = (stats.byCommand[name] ?? 0) + 1;
     void this.tx!.serve(req, payload).then(() => {
+      stats.inFlight--;
       this.inflight--;
       this.inflightBytes -= bytes;
       if (this.state.at === 'closing') this.endWhenIdle();

@@ -32,6 +32,10 @@ export interface NbdServerStats {
   accepted: number;
   /** Requests received (all commands but DISC). */
   requests: number;
+  /** The same, by command name (READ, BLOCK_STATUS, ...). */
+  byCommand: Record<string, number>;
+  /** Requests being served now, over all connections. */
+  inFlight: number;
   /** Bytes returned by successful reads. */
   bytesRead: number;
   /** Requests answered with an error, and connections closed for breaking the protocol. */
@@ -54,7 +58,7 @@ const defaultLog: LogFn = (level, msg) => {
 };
 
 export class NbdServer {
-  readonly stats: NbdServerStats = { connections: 0, accepted: 0, requests: 0, bytesRead: 0, errors: 0 };
+  readonly stats: NbdServerStats = { connections: 0, accepted: 0, requests: 0, byCommand: {}, inFlight: 0, bytesRead: 0, errors: 0 };
   private readonly listeners: Server[] = [];
   private readonly connections = new Set<Connection>();
   private readonly log: LogFn;

@@ -208,6 +208,6 @@ function rejection(r: Request, errno: number): string {
 
 const NAMES = ['READ', 'WRITE', 'DISC', 'FLUSH', 'TRIM', 'CACHE', 'WRITE_ZEROES', 'BLOCK_STATUS'];
 
-function commandName(type: number): string {
+export function commandName(type: number): string {
   return NAMES[type] ?? `command ${type}`;
 }

@@ -17,6 +17,9 @@ import { SmrError } from '../util/errors.js';
 import { startPrefetch, type PrefetchStats } from './prefetch.js';
 import { RecipeExport, type ExportStats } from './recipe-export.js';
 import { readTrace, TraceRecorder } from './trace.js';
+import { openSharedAndMetrics, type SharedAndMetricsOptions } from './shared-and-metrics.js';
+import type { SharedTierStats } from '../cache/shared/shared-tier.js';
+import type { RemoteReadStats } from '../store/remote/remote-reader.js';
 
 export interface SessionExport {
   name: string;
@@ -54,6 +57,8 @@ export interface SessionOptions {
   /** Who may connect and with what: TLS, access rules, connection limits. */
   security?: Pick<NbdServerOptions, 'tls' | 'access' | 'maxConnections' | 'maxConnectionsPerAddress'> & { handshakeTimeoutMs?: number };
   log?: LogFn;
+  /** The shared cache tier (--cache-shared) and the metrics endpoint (--metrics). */
+  sharedAndMetrics?: SharedAndMetricsOptions;
 }
 
 export interface SessionStats {
@@ -63,8 +68,9 @@ export interface SessionStats {
   /** Chunks served per tier: memory and disk hits, origin (store) fetches and bytes. */
   cache: TierStats & { memoryBytes: number; memoryEntries: number };
   /** Chunks fetched below the memory cache, per tier, with their stored bytes. */
-  fetched: Partial<Record<Exclude<Tier, 'memory'>, { chunks: number; bytes: number }>>;
+  fetched: Record<string, { chunks: number; bytes: number }>;
   disk?: DiskCacheStats;
+  shared?: SharedTierStats;
   prefetch: Record<string, PrefetchStats>;
   exports: Record<string, ExportStats>;
   traced: Record<string, number>;
@@ -98,9 +104,13 @@ export async function start(opts: SessionOptions): Promise<Session> {
     const memory = new LruKCache<Buffer>({ maxBytes: opts.memoryCacheBytes ?? DEFAULT_MEMORY_CACHE });
     const disk = opts.chunkCache ? await DiskCache.open(resolve(opts.chunkCache.dir), opts.chunkCache.maxBytes) : undefined;
     const fetched: SessionStats['fetched'] = {};
+    const extras = await openSharedAndMetrics(opts.sharedAndMetrics ?? {}, log);
+    closers.push(async () => extras.close());
     const source = new TieredChunkSource(store, {
       memory,
       disk,
+      tiers: extras.tiers,
+      observe: extras.observe,
       onFetch: (_c, tier, _ms, bytes) => {
         const f = (fetched[tier] ??= { chunks: 0, bytes: 0 });
         f.chunks++;
@@ -166,6 +176,8 @@ export async function start(opts: SessionOptions): Promise<Session> {
       const err = e as NodeJS.ErrnoException;
       throw new SmrError('LISTEN_FAILED', `cannot listen: ${err.code === 'EADDRINUSE' ? `address ${opts.tcp?.host}:${opts.tcp?.port} is in use` : err.message}`);
     }
+    const origin = (store as { reader?: { stats: RemoteReadStats } }).reader?.stats;
+    await extras.expose({ source, memory, disk, nbd: server.stats, origin });
 
     const stats = (): SessionStats => ({
       server: { ...server.stats },
@@ -173,6 +185,7 @@ export async function start(opts: SessionOptions): Promise<Session> {
       cache: { ...source.stats, memoryBytes: memory.usedBytes, memoryEntries: memory.size },
       fetched: structuredClone(fetched),
       disk: disk?.stats ? { ...disk.stats } : undefined,
+      ...extras.stats(),
       prefetch: prefetchStats,
       exports: Object.fromEntries(exports.map((e) => [e.name, { ...e.stats }])),
       traced: Object.fromEntries([...recorders].map(([n, r]) => [n, r.count])),
@@ -184,6 +197,7 @@ export async function start(opts: SessionOptions): Promise<Session> {
         await server.close({ drainMs: c.drainMs ?? 10_000 });
         await Promise.all([...recorders.values()].map((r) => r.flush()));
         await Promise.all(overlays.map((o) => o.close()));
+        await extras.close(); // waits for the shared tier's background fills
         const final = stats();
         await store.close?.();
         return final;

@@ -12,6 +12,7 @@ import { DiskCache } from '../../src/cache/disk-cache.js';
 import { LruKCache } from '../../src/cache/lru-k.js';
 import { TieredChunkSource } from '../../src/cache/tiered-source.js';
 import type { ChunkStore } from '../../src/store/types.js';
+import type { ChunkTier } from '../../src/cache/tier.js';
 
 const LEN = 64 * 1024;
 
@@ -72,7 +73,7 @@ it('the disk cache survives a restart, stays within its bound and never serves d
   let src = new TieredChunkSource(store, { memory: new LruKCache<Buffer>({ maxBytes: 1 }), disk });
   store.gets = 0;
   for (const c of chunks.slice(0, 2)) await src.get(c, LEN);
-  await new Promise((r) => setTimeout(r, 50)); // disk writes are asynchronous
+  await disk.idle(); // disk writes are asynchronous
   assert.equal(store.gets, 2);
 
   // "Restart": a new cache object over the same directory.
@@ -81,7 +82,7 @@ it('the disk cache survives a restart, stays within its bound and never serves d
   store.gets = 0;
   assert.ok((await src.get(chunks[0]!, LEN)).equals(plains[0]!));
   assert.equal(store.gets, 0, 'served from disk after the restart');
-  assert.equal(src.stats.diskHits, 1);
+  assert.equal(src.stats.tiers.disk!.hits, 1);
 
   // Damage the file of chunk 1: the cache notices, drops it, the origin serves.
   const sub = join(dir, 'chunks', chunks[1]!.digest.slice(0, 2));
@@ -89,10 +90,11 @@ it('the disk cache survives a restart, stays within its bound and never serves d
   assert.ok((await src.get(chunks[1]!, LEN)).equals(plains[1]!));
   assert.equal(store.gets, 1);
   assert.equal(disk.stats.corrupt, 1);
+  assert.equal(src.stats.tiers.disk!.corrupt, 1, 'counted once, by the source that verified it');
 
   // Bounded: fill past the bound, the oldest go.
   for (const c of chunks) await src.get(c, LEN);
-  await new Promise((r) => setTimeout(r, 100));
+  await disk.idle();
   assert.ok(disk.stats.bytes <= 3 * LEN, `${disk.stats.bytes} bytes cached`);
   let files = 0;
   for (const s of await readdir(join(dir, 'chunks'))) files += (await readdir(join(dir, 'chunks', s))).length;
@@ -102,4 +104,43 @@ it('the disk cache survives a restart, stays within its bound and never serves d
 it('a chunk the origin does not have fails with the chunk named', async () => {
   const src = new TieredChunkSource(store, { memory: new LruKCache<Buffer>({ maxBytes: 1 << 20 }) });
   await assert.rejects(src.get({ index: 9, digest: 'ab'.repeat(32), storedLength: 10 }, LEN), /chunk 9 \(abab/);
+});
+
+/** A tier held in a map: enough to show the stack's rules without servers. */
+class MapTier implements ChunkTier {
+  readonly data = new Map<string, Buffer>();
+  rejects = 0;
+  constructor(readonly name: string) {}
+  async get(d: string) {
+    return this.data.get(d) ?? null;
+  }
+  put(d: string, b: Buffer) {
+    this.data.set(d, b);
+  }
+  rejected(d: string) {
+    this.rejects++;
+    this.data.delete(d);
+  }
+}
+
+it('tiers stack: a hit fills the tiers above, wrong bytes from any tier are caught and bypassed', async () => {
+  const upper = new MapTier('upper');
+  const lower = new MapTier('lower');
+  const src = new TieredChunkSource(store, { memory: new LruKCache<Buffer>({ maxBytes: 1 }), tiers: [upper, lower] });
+  store.gets = 0;
+  lower.put(chunks[2]!.digest, store.data.get(chunks[2]!.digest)!);
+  assert.ok((await src.get(chunks[2]!, LEN)).equals(plains[2]!));
+  assert.equal(store.gets, 0);
+  assert.ok(upper.data.has(chunks[2]!.digest), 'the upper tier was filled');
+  assert.deepEqual([src.stats.tiers.upper!.misses, src.stats.tiers.lower!.hits], [1, 1]);
+
+  // Wrong bytes upstairs, right bytes below: caught by the digest, not served.
+  const other = store.data.get(chunks[3]!.digest)!;
+  upper.put(chunks[4]!.digest, other);
+  assert.ok((await src.get(chunks[4]!, LEN)).equals(plains[4]!));
+  assert.equal(src.stats.tiers.upper!.corrupt, 1);
+  assert.equal(upper.rejects, 1);
+  assert.equal(store.gets, 1, 'from the origin');
+  assert.ok(upper.data.get(chunks[4]!.digest)!.equals(store.data.get(chunks[4]!.digest)!), 'and refilled with the right bytes');
+  assert.equal(src.stats.tiers.lower!.misses, 1);
 });

@@ -11,12 +11,13 @@ import type { ServiceHandle } from './service.js';
 
 export const REDIS_PACKAGES = { 'redis-server': 'redis-server' };
 
-export async function startRedis(opts: { maxMemory?: string } = {}): Promise<ServiceHandle> {
+export async function startRedis(opts: { maxMemory?: string; cluster?: boolean } = {}): Promise<ServiceHandle> {
   const missing = ensurePackages(REDIS_PACKAGES);
   if (missing) throw new Error(`redis: ${missing}`);
   const dir = await mkdtemp(join(tmpdir(), 'smr-redis-'));
   const port = await freePort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
+  if (opts.cluster) args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'));
   if (opts.maxMemory) args.push('--maxmemory', opts.maxMemory, '--maxmemory-policy', 'allkeys-lru');
   const daemon = await startAnswering('redis-server', 'redis-server', args, join(dir, 'redis.log'), () => tcpAnswers(port, 'PING\r\n', '+PONG'));
   return {
