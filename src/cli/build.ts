@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { openImage } from '../oci/index.js';
-import { buildImage } from '../build/build-image.js';
+import { buildImage } from '../image/build-image.js';
 import { FileSink } from '../sink/file-sink.js';
 import { formatBytes, makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';

@@ -1,5 +1,5 @@
 import { openImage } from '../oci/index.js';
-import { convertImage } from '../build/convert-image.js';
+import { convertImage } from '../image/convert-image.js';
 import { checkRecipeTarget, pushRecipeToStore, storeTakesRecipes, writeRecipe } from '../store/recipe-io.js';
 import { openWritableStore } from '../store/index.js';
 import { makeProgress } from '../util/progress.js';

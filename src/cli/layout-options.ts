@@ -1,5 +1,5 @@
 // Options that shape the ext4 image, shared by build and convert.
-import type { BuildOptions, HiddenData } from '../build/build-image.js';
+import type { BuildOptions, HiddenData } from '../image/build-image.js';
 import { parseSize, UsageError, type Options } from './args.js';
 
 export const layoutOptions = {

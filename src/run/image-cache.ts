@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { convertImage } from '../build/convert-image.js';
+import { convertImage } from '../image/convert-image.js';
 import type { ChunkerStats } from '../chunk/chunker.js';
 import { DEFAULT_COMPRESSION } from '../chunk/codec.js';
 import { writeRecipeFile } from '../chunk/recipe.js';

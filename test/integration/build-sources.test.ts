@@ -13,7 +13,7 @@ import { e2fsck, listing, withLoopMount, withoutLostFound } from '../helpers/ext
 import { haveCommand, isRoot, run, smr, SMR } from '../helpers/run.js';
 import { pushLayout, skipWithoutRegistry, startRegistry, type RegistryHandle } from '../helpers/registry.js';
 import { openImage } from '../../src/oci/index.js';
-import { buildImage, type HiddenData } from '../../src/build/build-image.js';
+import { buildImage, type HiddenData } from '../../src/image/build-image.js';
 import { FileSink } from '../../src/sink/file-sink.js';
 
 const skip = skipWithoutFixtures() || (isRoot() ? false : 'needs root (mount, other users)');
