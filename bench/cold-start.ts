@@ -25,7 +25,7 @@ import { run, SMR } from '../test/helpers/run.js';
 import { startServe, type Served } from '../test/helpers/smr-serve.js';
 import { startTcpGate, type TcpGate } from '../test/helpers/tcp-gate.js';
 import { startDelayProxy } from './delay-proxy.js';
-import { plotLatencyCdf, type TierBuckets } from './latency-cdf.js';
+import { ensureGnuplot, plotLatencyCdf, type TierBuckets } from './latency-cdf.js';
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const DELAY = Number(process.argv[3] ?? 20);
@@ -96,6 +96,7 @@ const PY = ['python3', '-c', 'import json, sqlite3; print(42)'];
 const SH = ['bash', '-c', 'echo 42'];
 
 async function main(): Promise<void> {
+  ensureGnuplot();
   const work = await mkdtemp(join(tmpdir(), 'smr-bench-cold-'));
   const services: ServiceHandle[] = [];
   const gates: TcpGate[] = [];

@@ -15,13 +15,18 @@ export type TierBuckets = Record<string, Array<[number, number]>>;
 /** Gnuplot's double-quoted string syntax. */
 const quoted = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
+/** Installs gnuplot when missing; a benchmark calls it first so a long run does not end without its plot. */
+export function ensureGnuplot(): void {
+  const why = ensurePackages({ gnuplot: 'gnuplot-nox' });
+  if (why) throw new Error(`cannot draw the latency plot: ${why}`);
+}
+
 /**
  * Writes the PNG to `out`. Tiers without any timed hit get no curve; they
  * are listed in `untimed` (shown under the plot) with the reason the caller gives.
  */
 export async function plotLatencyCdf(tiers: TierBuckets, out: string, title: string, untimed: string[]): Promise<void> {
-  const why = ensurePackages({ gnuplot: 'gnuplot-nox' });
-  if (why) throw new Error(`cannot draw ${out}: ${why}`);
+  ensureGnuplot();
   const dir = await mkdtemp(join(tmpdir(), 'smr-cdf-'));
   try {
     const curves: string[] = [];
