@@ -25,6 +25,7 @@ import { run, SMR } from '../test/helpers/run.js';
 import { startServe, type Served } from '../test/helpers/smr-serve.js';
 import { startTcpGate, type TcpGate } from '../test/helpers/tcp-gate.js';
 import { startDelayProxy } from './delay-proxy.js';
+import { ensureGnuplot, plotLatencyCdf, type TierBuckets } from './latency-cdf.js';
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const DELAY = Number(process.argv[3] ?? 20);
@@ -66,11 +67,16 @@ function figures(before: Scrape, after: Scrape, wallS: number): BootFigures {
   return { wallS, chunks, buckets };
 }
 
+/** One tier's cumulative buckets summed over boots, sorted by bound. */
+function merged(boots: BootFigures[], tier: string): Array<[number, number]> {
+  const sum = new Map<number, number>();
+  for (const b of boots) for (const [le, n] of b.buckets[tier] ?? []) sum.set(le, (sum.get(le) ?? 0) + n);
+  return [...sum].sort((a, b) => a[0] - b[0]);
+}
+
 /** A percentile from merged cumulative buckets: the bucket's upper bound (ms). */
 function percentile(boots: BootFigures[], tier: string, p: number): string {
-  const merged = new Map<number, number>();
-  for (const b of boots) for (const [le, n] of b.buckets[tier] ?? []) merged.set(le, (merged.get(le) ?? 0) + n);
-  const sorted = [...merged].sort((a, b) => a[0] - b[0]);
+  const sorted = merged(boots, tier);
   const total = sorted.at(-1)?.[1] ?? 0;
   if (total === 0) return '-';
   const at = sorted.find(([, n]) => n >= (p / 100) * total)!;
@@ -90,6 +96,7 @@ const PY = ['python3', '-c', 'import json, sqlite3; print(42)'];
 const SH = ['bash', '-c', 'echo 42'];
 
 async function main(): Promise<void> {
+  ensureGnuplot();
   const work = await mkdtemp(join(tmpdir(), 'smr-bench-cold-'));
   const services: ServiceHandle[] = [];
   const gates: TcpGate[] = [];
@@ -182,9 +189,19 @@ async function main(): Promise<void> {
     const w = (sc: string) => median(results[sc]!.map((f) => f.wallS));
     const x = (sc: string, base: number) => `${w(sc).toFixed(2)}s(${(w(sc) / base).toFixed(2)}x)`;
     const last = `cold-start: A=${w('A').toFixed(2)}s B=${x('B', A)} C=${x('C', A)} D=${x('D', A)} E=${x('E', w('B'))} F=ok origin-dups=${Math.max(...dups)}`;
-    const report = [`# Cold starts (bench/cold-start, ${ROUNDS} rounds, origin delay ${DELAY} ms, TCG)`, '', ...lines, '', 'Chunk fractions are of chunk reads per boot (memory hits included); latency percentiles are bucket bounds of the workers\' smr_tier_latency_seconds histograms (hits only). E is relative to B; F is the debian-python worker of the pair.', '', '```', last, '```', ''].join('\n');
+    const report = [`# Cold starts (bench/cold-start, ${ROUNDS} rounds, origin delay ${DELAY} ms, TCG)`, '', ...lines, '', 'Chunk fractions are of chunk reads per boot (memory hits included); latency percentiles are bucket bounds of the workers\' smr_tier_latency_seconds histograms (hits only). E is relative to B; F is the debian-python worker of the pair.', '', '![Chunk fetch latency CDF per tier](cold-start-latency.png)', '', 'The plot (written by the benchmark with gnuplot) pools the hits of every measured boot, per tier, from the same histograms; its points are the bucket bounds.', '', '```', last, '```', ''].join('\n');
     console.log(report);
     await writeFile(join(process.cwd(), 'docs', 'cold-start.md'), report);
+    // The CDF pools every measured boot of every scenario, per tier.
+    const all = Object.values(results).flat();
+    const curves: TierBuckets = {};
+    const untimed: string[] = [];
+    for (const t of TIERS) {
+      const b = merged(all, t);
+      if ((b.at(-1)?.[1] ?? 0) > 0) curves[t] = b;
+      else untimed.push(t === 'memory' ? 'memory (its hits are a map lookup the metrics do not time)' : `${t} (no hits in these scenarios)`);
+    }
+    await plotLatencyCdf(curves, join(process.cwd(), 'docs', 'cold-start-latency.png'), `Chunk fetch latency per tier, cold-start scenarios A-F, ${ROUNDS} round(s), origin +${DELAY} ms`, untimed);
   } finally {
     for (const g of gates) await g.close();
     await proxy.close();
