@@ -4,7 +4,7 @@
 // skopeo, which needs an unauthenticated registry: to test auth, push
 // first, then restart on the same storage with auth on.
 import { createHash } from 'node:crypto';
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
@@ -12,7 +12,7 @@ import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { haveCommand, isRoot } from './run.js';
+import { ensurePackages } from './services/apt.js';
 
 export type RegistryAuthConfig =
   | { htpasswd: string }
@@ -43,16 +43,7 @@ export function exec(cmd: string, args: string[]): Promise<{ code: number; stdou
 
 /** Installs a Debian package when its command is missing (CI machines are fresh). */
 export function ensureCommand(cmd: string, pkg: string): boolean {
-  if (haveCommand(cmd)) return true;
-  if (!isRoot()) return false;
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () =>
-    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', pkg], { env, stdio: 'ignore' }).status === 0;
-  if (!install()) {
-    spawnSync('apt-get', ['update'], { env, stdio: 'ignore' });
-    install();
-  }
-  return haveCommand(cmd);
+  return ensurePackages({ [cmd]: pkg }) === null;
 }
 
 /** Skip reason for tests needing the registry and skopeo, or false. */
