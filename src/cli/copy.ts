@@ -6,6 +6,7 @@
 import { loadKeyFile } from '../chunk/keys.js';
 import { openStore, openWritableStore } from '../store/index.js';
 import { checkRecipeTarget, linkRegistryStores, pushRecipeToStore, readRecipe, writeRecipe } from '../store/recipe-io.js';
+import { forEachBounded } from '../util/bounded.js';
 import { formatBytes, makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
 import { keyOption, remoteOption, storeSettings } from './chunk-options.js';
@@ -50,6 +51,7 @@ ${keyOption.help}
     if (values.output) checkRecipeTarget(values.output as string);
     const keyFile = values['key-file'] as string | undefined;
     const recipe = await readRecipe(positionals[0]!, { keyFile, ...settings });
+    const key = keyFile ? await loadKeyFile(keyFile) : undefined;
     const from = await openStore(values.from as string, settings);
     const to = await openWritableStore(values.to as string, settings);
     linkRegistryStores(from, to);
@@ -57,46 +59,38 @@ ${keyOption.help}
     const names = [...sizes.keys()];
     const progress = makeProgress(Boolean(values.quiet));
     const r = { copied: 0, copiedBytes: 0, skipped: 0, skippedBytes: 0 };
-    let next = 0;
-    let failed = false;
-    const worker = async () => {
-      while (next < names.length && !failed) {
-        const name = names[next++]!;
-        // A present chunk is not fetched at all: that is what makes a re-run cheap.
-        if (await to.has(name)) {
-          r.skipped++;
-          r.skippedBytes += sizes.get(name)!;
-        } else if (await mountInto(to, name)) {
-          // A registry took it from the source repository: no bytes moved through here.
-          r.copied++;
-          r.copiedBytes += sizes.get(name)!;
-        } else {
-          const data = await from.get(name);
-          if (data.length !== sizes.get(name)) {
-            throw new UsageError(`${from.description} holds chunk ${name} with ${data.length} bytes, but the recipe says ${sizes.get(name)}: not this recipe's store?`);
-          }
-          await to.put(name, data);
-          r.copied++;
-          r.copiedBytes += data.length;
+    const copyOne = async (name: string) => {
+      // A present chunk is not fetched at all: that is what makes a re-run cheap.
+      if (await to.has(name)) {
+        r.skipped++;
+        r.skippedBytes += sizes.get(name)!;
+      } else if (await mountInto(to, name)) {
+        // A registry took it from the source repository: no bytes moved through here.
+        r.copied++;
+        r.copiedBytes += sizes.get(name)!;
+      } else {
+        const data = await from.get(name);
+        if (data.length !== sizes.get(name)) {
+          throw new UsageError(`${from.description} holds chunk ${name} with ${data.length} bytes, but the recipe says ${sizes.get(name)}: not this recipe's store?`);
         }
-        progress.update({ phase: 'copying', done: r.copied + r.skipped, total: names.length, unit: 'items', detail: `${formatBytes(r.copiedBytes)} copied` });
+        await to.put(name, data);
+        r.copied++;
+        r.copiedBytes += data.length;
       }
+      progress.update({ phase: 'copying', done: r.copied + r.skipped, total: names.length, unit: 'items', detail: `${formatBytes(r.copiedBytes)} copied` });
     };
     try {
       // The first failure stops every worker before the stores close.
-      const workers = Array.from({ length: Math.min(jobs, names.length) }, () => worker().catch((e: unknown) => ((failed = true), Promise.reject(e))));
-      const settled = await Promise.allSettled(workers);
-      const failure = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
-      if (failure) throw failure.reason;
+      await forEachBounded(names, jobs, copyOne);
       await to.flush?.(); // chunks durable before a recipe names them
-      const pushed = await pushRecipeToStore(to, recipe, { key: keyFile ? await loadKeyFile(keyFile) : undefined });
+      const pushed = await pushRecipeToStore(to, recipe, { key });
       if (pushed && !values.quiet) process.stdout.write(`recipe pushed as ${pushed.reference}${pushed.tag ? ` (tag ${pushed.tag})` : ''}\n`);
     } finally {
       progress.done();
       await from.close?.();
       await to.close?.();
     }
-    if (values.output) await writeRecipe(values.output as string, recipe, { key: keyFile ? await loadKeyFile(keyFile) : undefined, ...settings });
+    if (values.output) await writeRecipe(values.output as string, recipe, { key, ...settings });
     if (!values.quiet) {
       process.stdout.write(
         `copied ${r.copied} chunks (${formatBytes(r.copiedBytes)}) from ${from.description} to ${to.description}${mountedNote(to)}; ` +

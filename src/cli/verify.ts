@@ -7,6 +7,7 @@ import { LruKCache } from '../cache/lru-k.js';
 import { TieredChunkSource } from '../cache/tiered-source.js';
 import { openStore } from '../store/index.js';
 import { isSmrError, SmrError } from '../util/errors.js';
+import { forEachBounded } from '../util/bounded.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
 import { keyOption, requireStore, storeSettings, storeOption } from './chunk-options.js';
@@ -58,21 +59,16 @@ ${keyOption.help}
     };
 
     // 1. Every stored chunk.
-    let next = 0;
     let checked = 0;
-    const worker = async () => {
-      while (next < recipe.chunks.length) {
-        const c = recipe.chunks[next++]!;
-        try {
-          await view.chunkData(c.index);
-        } catch (e) {
-          if (!isSmrError(e)) throw e;
-          note(`chunk ${c.index} (${c.digest.slice(0, 12)}…): ${e.message}`);
-        }
-        progress.update({ phase: 'checking chunks', done: ++checked, total: recipe.chunks.length, unit: 'items' });
+    await forEachBounded(recipe.chunks, CONCURRENCY, async (c) => {
+      try {
+        await view.chunkData(c.index);
+      } catch (e) {
+        if (!isSmrError(e)) throw e;
+        note(`chunk ${c.index} (${c.digest.slice(0, 12)}…): ${e.message}`);
       }
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+      progress.update({ phase: 'checking chunks', done: ++checked, total: recipe.chunks.length, unit: 'items' });
+    });
     progress.done();
 
     // 2. Against the raw image.

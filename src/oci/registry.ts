@@ -2,6 +2,7 @@
 // downloaded once (verified, then renamed into the cache) and read from the
 // cache afterwards, also by later runs and other images sharing it.
 import { readFile } from 'node:fs/promises';
+import { forEachBounded } from '../util/bounded.js';
 import { SmrError } from '../util/errors.js';
 import { digestOf, parseDigest, shortDigest } from '../util/digest.js';
 import { BlobCache } from './blob-cache.js';
@@ -55,14 +56,10 @@ class RegistrySource implements ImageSource {
     if (missing.length === 0) return;
     const total = missing.reduce((s, l) => s + l.desc.size, 0);
     const progress = new ProgressCounter(this.opts.progress, 'download', total, this.name);
-    const queue = [...missing];
-    const worker = async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) {
-        const detail = `${this.name} ${shortDigest(next.desc.digest)}`;
-        await this.ensure(next.desc, `layer ${next.index} (${next.desc.digest}) of ${this.name}`, (n) => progress.add(n, detail));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, missing.length) }, worker));
+    await forEachBounded(missing, CONCURRENCY, async (next) => {
+      const detail = `${this.name} ${shortDigest(next.desc.digest)}`;
+      await this.ensure(next.desc, `layer ${next.index} (${next.desc.digest}) of ${this.name}`, (n) => progress.add(n, detail));
+    });
     progress.finish();
   }
 
