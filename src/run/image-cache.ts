@@ -7,6 +7,9 @@
 //
 //   CACHE/chunks/                     the directory store
 //   CACHE/recipes/HEX-OS-ARCH.recipe  one recipe per image and platform
+//   CACHE/recipes/HEX-OS-ARCH.lock    held while one smr converts it
+//                                     (conversion-lock.ts): a concurrent
+//                                     first run waits, then reuses it
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +21,7 @@ import { defaultCacheDir, defaultPlatform, formatPlatform, openImage, parsePlatf
 import type { ImageConfig, OpenImageOptions, Platform } from '../oci/types.js';
 import { platformScore } from '../oci/platform.js';
 import { openWritableStore } from '../store/index.js';
+import { acquireLock } from './conversion-lock.js';
 import { SmrError } from '../util/errors.js';
 
 export interface RunCacheLayout {
@@ -67,15 +71,25 @@ export async function prepareImage(reference: string, opts: PrepareImageOptions)
     const prepared: PreparedImage = { recipePath, manifestDigest: image.manifestDigest, platform: image.platform, config: image.config };
     if (existsSync(recipePath)) return prepared;
 
-    opts.log?.(`converting ${reference} (${image.manifestDigest.slice(0, 19)}, ${formatPlatform(image.platform)}) into ${opts.cache.root}`);
     await mkdir(opts.cache.recipes, { recursive: true });
-    const store = await openWritableStore(opts.cache.store);
+    const what = `${reference} (${image.manifestDigest.slice(0, 19)}, ${formatPlatform(image.platform)})`;
+    const lock = await acquireLock(recipePath.replace(/\.recipe$/, '.lock'), {
+      onWait: (owner) => opts.log?.(`waiting for another smr (pid ${owner.pid}) converting ${what}`),
+    });
     try {
-      const { recipe, stats } = await convertImage(image, store, { compression: DEFAULT_COMPRESSION, encryption: 'none' }, {}, opts.progress);
-      await writeRecipeFile(recipePath, recipe);
-      prepared.converted = stats;
+      // The lock's previous holder may have converted it meanwhile.
+      if (existsSync(recipePath)) return prepared;
+      opts.log?.(`converting ${what} into ${opts.cache.root}`);
+      const store = await openWritableStore(opts.cache.store);
+      try {
+        const { recipe, stats } = await convertImage(image, store, { compression: DEFAULT_COMPRESSION, encryption: 'none' }, {}, opts.progress);
+        await writeRecipeFile(recipePath, recipe);
+        prepared.converted = stats;
+      } finally {
+        await store.close?.();
+      }
     } finally {
-      await store.close?.();
+      await lock.release();
     }
     return prepared;
   } finally {

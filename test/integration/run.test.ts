@@ -48,11 +48,17 @@ describe('smr run', { skip }, () => {
   });
   after(async () => rm(work, { recursive: true, force: true }));
 
-  it('static (no program in it): a command the image lacks exits 127, as in a shell; the image is converted first', async () => {
-    const r = await smrRun([oci('static'), '--', '/bin/sh', '-c', 'true']);
-    assert.equal(r.code, 127, r.stderr);
-    assert.match(r.stdout, /can't execute '\/bin\/sh': No such file or directory/);
-    assert.match(r.stderr, /smr run: converting oci:.*static/);
+  it('static (no program in it), two first runs at once: one converts, the other reuses it; a command the image lacks exits 127, as in a shell', async () => {
+    const runs = await Promise.all([0, 1].map(() => smrRun([oci('static'), '--', '/bin/sh', '-c', 'true'])));
+    for (const r of runs) {
+      assert.equal(r.code, 127, r.stderr);
+      assert.match(r.stdout, /can't execute '\/bin\/sh': No such file or directory/);
+    }
+    const converted = runs.filter((r) => /smr run: converting oci:.*static/.test(r.stderr) && /smr run: converted: /.test(r.stderr));
+    assert.equal(converted.length, 1, runs.map((r) => r.stderr).join('\n---\n'));
+    const recipes = await readdir(join(work, 'cache', 'stream-my-root', 'recipes'));
+    assert.equal(recipes.length, 1, `one recipe, no lock file left: ${recipes.join(' ')}`);
+    assert.match(recipes[0]!, /\.recipe$/);
   });
 
   let afterFirst: string[];
