@@ -4,8 +4,6 @@
 import { spawn } from 'node:child_process';
 import { missingTool } from './tool.js';
 
-export const QEMU = 'qemu-system-x86_64';
-
 export interface QemuExit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -23,8 +21,9 @@ export interface QemuProcess {
   done: Promise<QemuExit>;
 }
 
-export function startQemu(args: string[], onSerial: (data: Buffer) => void, opts: { input?: boolean } = {}): QemuProcess {
-  const child = spawn(QEMU, args, { stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+/** Starts QEMU (the system emulator BINARY, e.g. qemu-system-x86_64). */
+export function startQemu(binary: string, args: string[], onSerial: (data: Buffer) => void, opts: { input?: boolean } = {}): QemuProcess {
+  const child = spawn(binary, args, { stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   child.stdin?.on('error', () => {}); // QEMU gone: what is left of the input has no reader
   let stderr = '';
   let killed: string | undefined;
@@ -36,7 +35,7 @@ export function startQemu(args: string[], onSerial: (data: Buffer) => void, opts
   const done = new Promise<QemuExit>((resolve, reject) => {
     child.on('error', (e: NodeJS.ErrnoException) => {
       process.off('exit', onExit);
-      reject(e.code === 'ENOENT' ? missingTool(QEMU) : e);
+      reject(e.code === 'ENOENT' ? missingTool(binary) : e);
     });
     child.on('close', (code, signal) => {
       process.off('exit', onExit);
