@@ -98,9 +98,10 @@ export async function prepareKernel(cache: string, opts: KernelOptions): Promise
     if (!existsSync(image)) throw new SmrError('KERNEL_PACKAGE', `${pkg} has no /boot/vmlinuz-${release}`);
     await rename(image, join(tmp, 'vmlinuz'));
     await rename(join(modRoot, release), join(tmp, 'modules'));
-    const elf = await extractVmlinux(await readFile(join(tmp, 'vmlinuz')));
+    // arm64's vmlinuz is an uncompressed Image already, booted as it is.
+    const elf = opts.arch === 'amd64' ? await extractVmlinux(await readFile(join(tmp, 'vmlinuz'))) : undefined;
     if (elf) await writeFile(join(tmp, 'vmlinux'), elf);
-    else log('could not extract an uncompressed vmlinux; the slower bzImage will boot');
+    else if (opts.arch === 'amd64') log('could not extract an uncompressed vmlinux; the slower bzImage will boot');
     await rm(root, { recursive: true, force: true });
     const stamp: Stamp = { arch: opts.arch, package: pkg, release, vmlinux: Boolean(elf) };
     await writeFile(join(tmp, 'kernel.json'), `${JSON.stringify(stamp, null, 2)}\n`);
