@@ -56,7 +56,9 @@ Options:
   -u, --user USER[:GROUP]  name or uid, as docker run --user
       --entrypoint CMD   replaces the image's Entrypoint (and its Cmd)
       --hostname NAME    guest hostname (default: a random container id)
-  -i, --interactive      pass stdin to the command (else it reads nothing)
+  -i, --interactive      pass stdin to the command (else it reads nothing);
+                         its stdin and stdout are then raw byte pipes
+                         (virtio-serial), its stderr the console
       --net              QEMU user-mode networking: the guest is 10.0.2.15
                          behind NAT, the host 10.0.2.2 (default: no network)
       --timeout S        kill the command after S seconds (status 124)
@@ -256,7 +258,7 @@ async function runRun(argv: string[]): Promise<number> {
     // --- boot ---
     const r: BootResult = await boot({
       disk: `nbd+unix:///${name}?socket=${socket}`,
-      request: { ...request, writable: true, timeoutSeconds: timeout, stdin: values.interactive ? 'console' : 'null' },
+      request: { ...request, writable: true, timeoutSeconds: timeout, stdin: values.interactive ? 'ports' : 'null' },
       stdin: values.interactive ? process.stdin : undefined,
       memoryMiB,
       cpus,

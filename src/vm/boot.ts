@@ -16,6 +16,7 @@ import { ensureCacheDir, prepareKernel, type Kernel } from './kernel.js';
 import { guestModules } from './kernel-modules.js';
 import { qemuArgs, type Accel } from './qemu-args.js';
 import { startQemu } from './qemu-process.js';
+import { openPipes, type HostPipes } from './pipes.js';
 import { encodeRequest, type GuestRequest } from './request.js';
 import { missingTool, onPath } from './tool.js';
 
@@ -81,9 +82,9 @@ export interface BootOptions extends PrepareOptions {
   accel?: AccelChoice;
   /** Kernel and init messages to onLog, kernel log level 7. */
   verbose?: boolean;
-  /** The command's stdin (request.stdin 'console'): sent to the console once the command runs; its end is an end of file. */
+  /** The command's stdin (request.stdin 'ports'): raw bytes; its end is an end of file. */
   stdin?: NodeJS.ReadableStream;
-  /** The command's output (stdout and stderr merged, as on a console). */
+  /** The command's output (stdout and stderr merged, as on a console; with request.stdin 'ports', stdout apart). */
   onOutput?: (data: Buffer) => void;
   /** Lines outside the command's output, when verbose, and notices. */
   onLog?: (line: string) => void;
@@ -126,28 +127,6 @@ export function checkNbdUrl(url: string): void {
 
 const ms = (s: number) => Math.round(s * 1000);
 
-/**
- * Host stdin to the guest console, whose line discipline is canonical with
- * echo off (request.ts): an end of file is ^D, twice after an unterminated
- * line (the first only hands the partial line over).
- */
-function forwardInput(from: NodeJS.ReadableStream, to: NodeJS.WritableStream): () => void {
-  let last = 0x0a;
-  const onData = (d: Buffer) => {
-    if (d.length) last = d[d.length - 1]!;
-    to.write(d);
-  };
-  const onEnd = () => to.write(last === 0x0a ? '\x04' : '\x04\x04');
-  from.on('data', onData);
-  from.on('end', onEnd);
-  // Once the VM is gone, a terminal's stdin must not keep this process alive.
-  return () => {
-    from.off('data', onData);
-    from.off('end', onEnd);
-    from.pause();
-  };
-}
-
 /** How long a guest may take to sync and power off after the command ended. */
 const POWER_OFF_GRACE_S = 30;
 
@@ -182,21 +161,25 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
   const verbose = Boolean(opts.verbose);
   // virtio-net travels with this boot's request: the cached initramfs stays the same for every boot.
   const net = opts.net ? { modules: modules ? await guestModules(modules, ['virtio_net']) : [] } : undefined;
-  const req = encodeRequest(opts.request, { mode: 'run', bus: 'mmio', verbose }, net);
+  const piped = opts.request.stdin === 'ports';
+  const portModules = piped && modules ? await guestModules(modules, ['virtio_console']) : [];
+  const req = encodeRequest(opts.request, { mode: 'run', bus: 'mmio', verbose }, { net, portModules });
+  const onOutput = opts.onOutput ?? ((d: Buffer) => process.stdout.write(d));
 
   const dir = await mkdtemp(join(tmpdir(), 'smr-boot-'));
+  let pipes: HostPipes | undefined;
   try {
     const initrd = join(dir, 'initrd.cpio');
     await writeFile(initrd, Buffer.concat([await readFile(initramfs), req.cpio]));
-    const args = qemuArgs({ arch, accel, kernel, initrd, disk: opts.disk, writable: opts.request.writable, memoryMiB: opts.memoryMiB ?? 512, cpus: opts.cpus ?? 1, verbose, net: opts.net });
+    pipes = piped ? await openPipes(dir, opts.stdin, onOutput) : undefined;
+    const args = qemuArgs({ arch, accel, kernel, initrd, disk: opts.disk, writable: opts.request.writable, memoryMiB: opts.memoryMiB ?? 512, cpus: opts.cpus ?? 1, verbose, net: opts.net, pipes: pipes?.paths });
     if (verbose) log(`${qemu} ${args.map((a) => (/[\s,']/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
     if (opts.signal?.aborted) return { outcome: 'aborted', status: STATUS_ABORTED, ...ran, timings: { wallMs: 0 } };
 
-    const reader = new ConsoleReader(req.nonce, opts.onOutput ?? ((d) => process.stdout.write(d)), verbose ? log : undefined);
+    const reader = new ConsoleReader(req.nonce, onOutput, verbose ? log : undefined);
     const t0 = performance.now();
     let commandTimer: NodeJS.Timeout | undefined;
     let offTimer: NodeJS.Timeout | undefined;
-    let stopInput: (() => void) | undefined;
     const q = startQemu(qemu, args, (d) => {
       const started = reader.markers.start !== undefined;
       const ended = reader.markers.exit !== undefined;
@@ -215,9 +198,8 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
         // The guest kills the command at its timeout; this only catches a guest that stops answering.
         const t = opts.request.timeoutSeconds;
         if (t) commandTimer = setTimeout(() => q.kill('timeout'), (t + 30) * 1000);
-        if (opts.stdin && q.input) stopInput = forwardInput(opts.stdin, q.input);
       }
-    }, { input: Boolean(opts.stdin) });
+    });
     const bootTimer = setTimeout(() => q.kill('boot timeout'), (opts.bootTimeoutSeconds ?? 300) * 1000);
     const onAbort = () => q.kill('aborted');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -225,9 +207,9 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
       clearTimeout(bootTimer);
       clearTimeout(commandTimer);
       clearTimeout(offTimer);
-      stopInput?.();
       opts.signal?.removeEventListener('abort', onAbort);
     });
+    await pipes?.close();
     reader.end();
     const t1 = performance.now();
 
@@ -256,6 +238,7 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
     const error = m.error ?? (qemuSays ? qemuSays.replace(/^qemu-system-[\w-]+: /, 'qemu: ') : m.init === undefined ? 'the guest never reached init' : `the VM ended without reporting the command's exit (qemu exit ${exit.code ?? exit.signal})`);
     return { outcome: 'vm-failed', status: STATUS_VM_FAILED, ...ran, error, logTail: m.init === undefined ? reader.logTail() : undefined, timings };
   } finally {
+    await pipes?.close();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { ARCH, type GuestArch } from './guest-arch.js';
+import { PIPE_PORTS } from './request.js';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -26,6 +27,8 @@ export interface QemuSpec {
   append?: string;
   /** QEMU user-mode networking (NAT; the guest is 10.0.2.15, the host 10.0.2.2). */
   net?: boolean;
+  /** Unix sockets (listening) for the command's stdin and stdout as virtio-serial ports (request.ts PIPE_PORTS). */
+  pipes?: { stdin: string; stdout: string };
 }
 
 /**
@@ -63,7 +66,7 @@ export function hostTscKhz(): number | undefined {
   return (tscKhz = mhz ? Math.round(mhz * 1000) : undefined);
 }
 
-/** QEMU's drive option values escape "," by doubling it. */
+/** QEMU's option values escape "," by doubling it. */
 function driveValue(s: string): string {
   return s.replace(/,/g, ',,');
 }
@@ -105,5 +108,11 @@ export function qemuArgs(q: QemuSpec): string[] {
     args.push('-drive', `if=none,id=root,format=raw,${q.writable ? '' : 'readonly=on,'}file=${driveValue(q.disk)}`, '-device', 'virtio-blk-device,drive=root');
   }
   if (q.net) args.push('-netdev', 'user,id=net0', '-device', 'virtio-net-device,netdev=net0');
+  if (q.pipes) {
+    args.push('-device', 'virtio-serial-device,id=pipes');
+    for (const [id, path] of Object.entries(q.pipes) as Array<[keyof typeof PIPE_PORTS, string]>) {
+      args.push('-chardev', `socket,id=${id},path=${driveValue(path)}`, '-device', `virtserialport,bus=pipes.0,chardev=${id},name=${PIPE_PORTS[id]}`);
+    }
+  }
   return args;
 }

@@ -16,15 +16,12 @@ export interface QemuExit {
 export interface QemuProcess {
   /** Ends QEMU (SIGTERM, SIGKILL if it lingers); REASON is reported in the exit. */
   kill(reason: string): void;
-  /** The serial console's input (when started with input: true). */
-  input?: NodeJS.WritableStream;
   done: Promise<QemuExit>;
 }
 
 /** Starts QEMU (the system emulator BINARY, e.g. qemu-system-x86_64). */
-export function startQemu(binary: string, args: string[], onSerial: (data: Buffer) => void, opts: { input?: boolean } = {}): QemuProcess {
-  const child = spawn(binary, args, { stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-  child.stdin?.on('error', () => {}); // QEMU gone: what is left of the input has no reader
+export function startQemu(binary: string, args: string[], onSerial: (data: Buffer) => void): QemuProcess {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let killed: string | undefined;
   let forceTimer: NodeJS.Timeout | undefined;
@@ -45,7 +42,6 @@ export function startQemu(binary: string, args: string[], onSerial: (data: Buffe
   });
   return {
     done,
-    input: child.stdin ?? undefined,
     kill(reason) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       killed ??= reason;

@@ -7,9 +7,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixtureLayout, skipWithoutFixtures } from '../helpers/fixtures.js';
@@ -100,6 +101,16 @@ describe('smr run', { skip }, () => {
     assert.equal(b.code, 7, b.stderr);
     assert.equal(b.stdout, 'a b|/usr/lib|65534:65534|/nonexistent|guest1\n');
     assert.ok((await readdir(join(work, 'overlay'))).length > 0, '--keep-overlay kept the writes');
+  });
+
+  it('-i carries any bytes: binary stdin through cat comes back unchanged, its end an end of file', async () => {
+    // Every byte value (NUL, ^C, ^D, CR, ...) and then random ones, beyond one 64 KiB socket buffer.
+    const input = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(200_000)]);
+    await writeFile(join(work, 'in.bin'), input);
+    const script = `"$1" "$2" run -i ${oci('debian-python')} -- cat <"$3" >"$4"`;
+    const r = await run('sh', ['-c', script, 'sh', process.execPath, SMR, join(work, 'in.bin'), join(work, 'out.bin')], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok((await readFile(join(work, 'out.bin'))).equals(input), 'the bytes came back unchanged');
   });
 
   it('Ctrl-C mid-boot stops the VM (status 130) and leaves no process, socket, overlay or temporary file', async () => {
