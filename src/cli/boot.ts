@@ -1,6 +1,6 @@
 // smr boot: run one command in a micro-VM whose root disk is an NBD export
 // (e.g. from smr serve). The exit status is the command's.
-import { boot, prepareGuest, STATUS_VM_FAILED, type AccelChoice, type BootResult } from '../vm/index.js';
+import { boot, isForeign, parseGuestArch, prepareGuest, STATUS_VM_FAILED, type AccelChoice, type BootResult } from '../vm/index.js';
 import { isSmrError } from '../util/errors.js';
 import { formatBytes } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
@@ -20,15 +20,20 @@ export function stageTimings(r: BootResult): string {
   return `VM ${seconds(t.wallMs)}: vm start ${seconds(t.vmStartMs)}, kernel->init ${seconds(t.kernelToInitMs)}, init->command ${seconds(t.initToCommandMs)}, command ${seconds(t.commandMs)}`;
 }
 
+/** Which guest ran on what: "arm64 guest on QEMU virt (emulated)". */
+export function machineLine(r: BootResult): string {
+  return `${r.arch} guest on QEMU ${r.machine}${isForeign(r.arch) ? ' (emulated)' : ''}`;
+}
+
 function timingLine(r: BootResult): string {
-  return `smr boot: status ${r.status} (${r.outcome}), accel ${r.accel}, ${stageTimings(r)}`;
+  return `smr boot: status ${r.status} (${r.outcome}), ${machineLine(r)}, accel ${r.accel}, ${stageTimings(r)}`;
 }
 
 export const bootCommand: Command = {
   name: 'boot',
   summary: 'boot a micro-VM from an NBD export and run one command in it',
   help: `Usage: smr boot NBD_URL [options] -- CMD [ARG...]
-       smr boot --prepare [--cache DIR]
+       smr boot --prepare [--cache DIR] [--arch ARCH]
 
 Boots Debian's kernel under QEMU (microvm; KVM when it can run the kernel,
 else TCG) with the NBD export as its root disk (virtio-blk through QEMU's
@@ -40,9 +45,14 @@ when interrupted.
 
 NBD_URL is nbd://HOST:PORT/EXPORT or nbd+unix:///EXPORT?socket=PATH.
 
-The kernel (apt-get download of linux-image-amd64's kernel, never installed)
+The kernel (apt-get download of linux-image-ARCH's kernel, never installed)
 and the initramfs are fetched and built on first use into the cache
-(--cache, else $SMR_VM_CACHE, else ~/.cache/stream-my-root/vm).
+(--cache, else $SMR_VM_CACHE, else ~/.cache/stream-my-root/vm; another
+architecture than amd64 in its subdirectory ARCH).
+
+--arch arm64 boots an arm64 guest on QEMU's virt machine (qemu-system-arm):
+with KVM on an arm64 host that can, else emulated (TCG, slow); its packages
+come through a private apt state for that architecture in the cache.
 
 Options:
   -e, --env K=V          environment entry (repeatable); PATH and HOME get
@@ -55,6 +65,8 @@ Options:
       --memory MiB       guest memory (default 512)
       --cpus N           virtual CPUs (default 1)
       --accel A          auto (default), kvm or tcg
+      --arch ARCH        the guest's architecture, amd64 or arm64 (default
+                         this machine's)
       --cache DIR        kernel and initramfs cache
       --prepare          only fetch and build the kernel and initramfs
       --timing           print the phase timings on stderr
@@ -87,6 +99,7 @@ async function runBoot(argv: string[]): Promise<number> {
     memory: { type: 'string' },
     cpus: { type: 'string' },
     accel: { type: 'string' },
+    arch: { type: 'string' },
     cache: { type: 'string' },
     prepare: { type: 'boolean' },
     timing: { type: 'boolean' },
@@ -95,12 +108,13 @@ async function runBoot(argv: string[]): Promise<number> {
   const verbose = Boolean(values.verbose);
   const note = (line: string) => process.stderr.write(`${line}\n`);
   const cacheDir = values.cache as string | undefined;
+  const arch = values.arch === undefined ? undefined : parseGuestArch(values.arch as string, '--arch');
 
   if (values.prepare) {
     if (positionals.length || dashes >= 0) throw new UsageError('--prepare takes no NBD_URL or command');
     const t0 = performance.now();
-    const g = await prepareGuest({ cacheDir, log: (m) => note(`smr boot: ${m}`) });
-    note(`smr boot: ready in ${seconds(performance.now() - t0)}: ${g.kernel.package}, ${g.bootImage} and ${g.initramfs.path} (${formatBytes(g.initramfs.size)})`);
+    const g = await prepareGuest({ arch, cacheDir, log: (m) => note(`smr boot: ${m}`) });
+    note(`smr boot: ready in ${seconds(performance.now() - t0)}: ${g.arch} ${g.kernel.package}, ${g.bootImage} and ${g.initramfs.path} (${formatBytes(g.initramfs.size)})`);
     return 0;
   }
 
@@ -130,6 +144,7 @@ async function runBoot(argv: string[]): Promise<number> {
       },
       memoryMiB: positiveInt(values.memory as string | undefined, '--memory', 1 << 20),
       cpus: positiveInt(values.cpus as string | undefined, '--cpus', 64),
+      arch,
       accel: accel as AccelChoice,
       cacheDir,
       verbose,

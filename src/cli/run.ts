@@ -12,9 +12,10 @@ import { start, type Session, type SessionStats } from '../serve/session.js';
 import { isRemoteRecipe } from '../store/recipe-io.js';
 import { isSmrError } from '../util/errors.js';
 import { formatBytes } from '../util/progress.js';
-import { boot, checkQemu, prepareGuest, STATUS_ABORTED, STATUS_VM_FAILED, type AccelChoice, type BootResult } from '../vm/index.js';
+import { parsePlatform } from '../oci/index.js';
+import { boot, checkQemu, guestArchOf, hostArch, isForeign, prepareGuest, STATUS_ABORTED, STATUS_VM_FAILED, type AccelChoice, type BootResult, type GuestArch } from '../vm/index.js';
 import { parse, parseSize, UsageError, type Command } from './args.js';
-import { positiveInt, seconds, stageTimings } from './boot.js';
+import { machineLine, positiveInt, seconds, stageTimings } from './boot.js';
 import { keyOption, remoteOption, storeOption, storeSettings } from './chunk-options.js';
 import { SOURCE_HELP } from './source-options.js';
 
@@ -39,6 +40,12 @@ in-process over a private unix socket, only the blocks the guest reads are
 fetched, and the guest's writes go to a copy-on-write overlay discarded at
 exit. Without KVM that can boot the kernel, QEMU emulates (TCG).
 
+The guest is of this machine's architecture (amd64: QEMU's microvm; arm64:
+its virt machine). An image of the other one runs when asked for with
+--platform (e.g. linux/arm64 on an x86-64 host), emulated and slow; it needs
+that architecture's QEMU (qemu-system-arm for arm64) and fetches its kernel
+and busybox into --vm-cache on first use.
+
 ${SOURCE_HELP}
 With --store, SOURCE is a recipe in that store (converted with smr convert).
 
@@ -49,7 +56,9 @@ Options:
   -u, --user USER[:GROUP]  name or uid, as docker run --user
       --entrypoint CMD   replaces the image's Entrypoint (and its Cmd)
       --hostname NAME    guest hostname (default: a random container id)
-  -i, --interactive      pass stdin to the command (else it reads nothing)
+  -i, --interactive      pass stdin to the command (else it reads nothing);
+                         its stdin and stdout are then raw byte pipes
+                         (virtio-serial), its stderr the console
       --net              QEMU user-mode networking: the guest is 10.0.2.15
                          behind NAT, the host 10.0.2.2 (default: no network)
       --timeout S        kill the command after S seconds (status 124)
@@ -80,7 +89,9 @@ Options:
                          http(s)://BASE)
 ${remoteOption.help}
 ${keyOption.help}
-      --platform OS/ARCH[/VARIANT]  which image of a multi-platform index
+      --platform OS/ARCH[/VARIANT]  which image of a multi-platform index, and
+                         the guest's architecture (linux/amd64 or
+                         linux/arm64; another than this machine's is emulated)
       --insecure         allow plain HTTP to registries other than localhost
       --auth-file FILE   registry credentials (default: ~/.docker/config.json)
   -q, --quiet            no notices (conversion, kernel download)
@@ -100,6 +111,13 @@ ${keyOption.help}
 };
 
 const note = (line: string) => process.stderr.write(`smr run: ${line}\n`);
+
+/** The guest architecture: --platform's when given (another than the host's is emulated), else the host's. */
+function runArch(platform: string | undefined): GuestArch {
+  const arch = platform === undefined ? hostArch() : guestArchOf(parsePlatform(platform).architecture);
+  if (!arch) throw new UsageError(`guests are linux/amd64 or linux/arm64, not ${platform ?? `this ${process.arch} machine's`}`);
+  return arch;
+}
 
 function fetchedLine(s: SessionStats): string {
   const tiers = Object.entries(s.fetched).map(([tier, f]) => `${f.chunks} from the ${tier === 'origin' ? 'store' : `${tier} cache`} (${formatBytes(f.bytes)})`);
@@ -156,6 +174,8 @@ async function runRun(argv: string[]): Promise<number> {
   const verbose = Boolean(values.verbose);
   const info = (line: string) => quiet || note(line);
   const vmCache = values['vm-cache'] as string | undefined;
+  const arch = runArch(values.platform as string | undefined);
+  const foreign = isForeign(arch);
 
   // Ctrl-C and SIGTERM: before anything is served there is nothing to
   // clean up (a store takes chunks atomically), so exit at once; later,
@@ -173,9 +193,9 @@ async function runRun(argv: string[]): Promise<number> {
   let work: string | undefined;
   try {
     // What the host needs, before any conversion work.
-    checkQemu();
+    checkQemu(arch);
     if (values.initrd && !values.kernel) throw new UsageError('--initrd needs --kernel');
-    if (!values.kernel || !values.initrd) await prepareGuest({ cacheDir: vmCache, log: info });
+    if (!values.kernel || !values.initrd) await prepareGuest({ arch, cacheDir: vmCache, log: info });
 
     // --- resolve (and convert on first use) ---
     const t0 = performance.now();
@@ -215,6 +235,7 @@ async function runRun(argv: string[]): Promise<number> {
     }
     const request = containerRequest(containerDefaults(config), overrides);
     const resolveMs = performance.now() - t0;
+    if (foreign) info(`a linux/${arch} guest on this ${hostArch() ?? process.arch} machine runs emulated (QEMU TCG): slow`);
     serving = true;
 
     // --- serve it privately, writable through a fresh overlay ---
@@ -237,10 +258,11 @@ async function runRun(argv: string[]): Promise<number> {
     // --- boot ---
     const r: BootResult = await boot({
       disk: `nbd+unix:///${name}?socket=${socket}`,
-      request: { ...request, writable: true, timeoutSeconds: timeout, stdin: values.interactive ? 'console' : 'null' },
+      request: { ...request, writable: true, timeoutSeconds: timeout, stdin: values.interactive ? 'ports' : 'null' },
       stdin: values.interactive ? process.stdin : undefined,
       memoryMiB,
       cpus,
+      arch,
       accel: accel as AccelChoice,
       cacheDir: vmCache,
       kernelFile: values.kernel as string | undefined,
@@ -258,7 +280,7 @@ async function runRun(argv: string[]): Promise<number> {
       note(r.error ?? r.outcome);
     }
     if (values.timing) {
-      note(`status ${r.status} (${r.outcome}), accel ${r.accel}: resolve/convert ${seconds(resolveMs)}, ${stageTimings(r)}`);
+      note(`status ${r.status} (${r.outcome}), ${machineLine(r)}, accel ${r.accel}: resolve/convert ${seconds(resolveMs)}, ${stageTimings(r)}`);
       note(fetchedLine(stats));
     }
     return r.status;

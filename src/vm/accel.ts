@@ -2,12 +2,15 @@
 // these machines it is kvm_pvm, which only runs PVM-enabled kernels: QEMU
 // aborts with -cpu host or hangs after the boot loader), so a short probe
 // boot decides, once per host kernel and guest kernel; the answer is kept
-// in CACHE/accel-probe.json.
+// in CACHE/accel-probe.json. A guest of another architecture than the
+// host's is always emulated (TCG).
 import { constants } from 'node:fs';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SmrError } from '../util/errors.js';
 import { ConsoleReader } from './console.js';
+import { ARCH, hostArch, isForeign, type GuestArch } from './guest-arch.js';
 import { qemuArgs, type Accel } from './qemu-args.js';
 import { startQemu } from './qemu-process.js';
 import { encodeRequest } from './request.js';
@@ -32,14 +35,14 @@ async function kvmUsable(): Promise<boolean> {
   }
 }
 
-async function probeKvm(kernel: string, initramfs: string, log: (m: string) => void): Promise<boolean> {
+async function probeKvm(arch: GuestArch, kernel: string, initramfs: string, log: (m: string) => void): Promise<boolean> {
   const req = encodeRequest({ argv: ['true'] }, { mode: 'probe', bus: 'mmio', verbose: false });
   const dir = await mkdtemp(join(tmpdir(), 'smr-kvm-probe-'));
   try {
     const initrd = join(dir, 'initrd');
     await writeFile(initrd, Buffer.concat([await readFile(initramfs), req.cpio]));
     const reader = new ConsoleReader(req.nonce, () => {});
-    const q = startQemu(qemuArgs({ accel: 'kvm', kernel, initrd, memoryMiB: 256, cpus: 1, verbose: false }), (d) => {
+    const q = startQemu(ARCH[arch].qemu, qemuArgs({ arch, accel: 'kvm', kernel, initrd, memoryMiB: 256, cpus: 1, verbose: false }), (d) => {
       reader.feed(d);
       if (reader.markers.probeOk) q.kill('probe done');
     });
@@ -53,7 +56,11 @@ async function probeKvm(kernel: string, initramfs: string, log: (m: string) => v
   }
 }
 
-export async function chooseAccel(want: AccelChoice, cache: string, guest: { id: string; kernel: string; initramfs: string }, log: (m: string) => void): Promise<Accel> {
+export async function chooseAccel(want: AccelChoice, cache: string, guest: { arch: GuestArch; id: string; kernel: string; initramfs: string }, log: (m: string) => void): Promise<Accel> {
+  if (isForeign(guest.arch)) {
+    if (want === 'kvm') throw new SmrError('USAGE', `--accel kvm: KVM cannot run an ${guest.arch} guest on this ${hostArch() ?? process.arch} host (it is emulated, --accel tcg)`);
+    return 'tcg';
+  }
   if (want !== 'auto') return want;
   if (!(await kvmUsable())) return 'tcg';
   const file = join(cache, 'accel-probe.json');
@@ -63,7 +70,7 @@ export async function chooseAccel(want: AccelChoice, cache: string, guest: { id:
   } catch {
     // no record yet
   }
-  const accel: Accel = (await probeKvm(guest.kernel, guest.initramfs, log)) ? 'kvm' : 'tcg';
+  const accel: Accel = (await probeKvm(guest.arch, guest.kernel, guest.initramfs, log)) ? 'kvm' : 'tcg';
   const record: ProbeRecord = { host: release(), guest: guest.id, accel };
   await writeFile(file, `${JSON.stringify(record)}\n`).catch(() => {});
   return accel;

@@ -7,13 +7,16 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SmrError } from '../util/errors.js';
 import { chooseAccel, type AccelChoice } from './accel.js';
+import { aptFor } from './apt-root.js';
 import { vmCacheDir } from './cache-dir.js';
 import { ConsoleReader } from './console.js';
+import { ARCH, archCacheDir, hostArch, type GuestArch } from './guest-arch.js';
 import { prepareInitramfs, type Initramfs } from './initramfs.js';
 import { ensureCacheDir, prepareKernel, type Kernel } from './kernel.js';
 import { guestModules } from './kernel-modules.js';
 import { qemuArgs, type Accel } from './qemu-args.js';
-import { QEMU, startQemu } from './qemu-process.js';
+import { startQemu } from './qemu-process.js';
+import { openPipes, type HostPipes } from './pipes.js';
 import { encodeRequest, type GuestRequest } from './request.js';
 import { missingTool, onPath } from './tool.js';
 
@@ -23,6 +26,7 @@ export const STATUS_VM_FAILED = 125;
 export const STATUS_ABORTED = 130;
 
 export interface Guest {
+  arch: GuestArch;
   kernel: Kernel;
   initramfs: Initramfs;
   /** What boots: the uncompressed vmlinux (PVH entry) when there is one. */
@@ -31,31 +35,42 @@ export interface Guest {
 
 export interface PrepareOptions {
   cacheDir?: string;
-  /** A linux-image-* package instead of what linux-image-amd64 points at. */
+  /** The guest's architecture (default the host's; another is emulated). */
+  arch?: GuestArch;
+  /** A linux-image-* package instead of what linux-image-ARCH points at. */
   kernelPackage?: string;
   refresh?: boolean;
   log?: (msg: string) => void;
 }
 
+/** The guest architecture OPTS ask for: the host's by default. */
+export function guestArch(opts: { arch?: GuestArch }): GuestArch {
+  const arch = opts.arch ?? hostArch();
+  if (!arch) throw new SmrError('USAGE', `smr boots amd64 and arm64 guests; this ${process.arch} host needs --arch (emulated)`);
+  return arch;
+}
+
 /** Kernel and initramfs in the cache, fetched and built first when missing. */
 export async function prepareGuest(opts: PrepareOptions = {}): Promise<Guest> {
-  const cache = vmCacheDir(opts.cacheDir);
+  const arch = guestArch(opts);
+  const cache = archCacheDir(vmCacheDir(opts.cacheDir), arch);
   await ensureCacheDir(cache);
+  const apt = await aptFor(arch, cache);
   let kernel: Kernel;
   try {
-    kernel = await prepareKernel(cache, { package: opts.kernelPackage, refresh: opts.refresh, log: opts.log });
+    kernel = await prepareKernel(cache, { arch, apt, package: opts.kernelPackage, refresh: opts.refresh, log: opts.log });
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
-    throw new SmrError('KERNEL_MISSING', `no guest kernel in ${cache} and fetching Debian's failed: ${why} (needs Debian's apt-get and dpkg-deb, and linux-image-amd64 in the apt sources)`);
+    throw new SmrError('KERNEL_MISSING', `no guest kernel in ${cache} and fetching Debian's failed: ${why} (needs Debian's apt-get and dpkg-deb, and ${ARCH[arch].kernelMeta} in the apt sources)`);
   }
-  const initramfs = await prepareInitramfs(cache, kernel);
-  return { kernel, initramfs, bootImage: kernel.vmlinux ?? kernel.vmlinuz };
+  const initramfs = await prepareInitramfs(cache, kernel, apt);
+  return { arch, kernel, initramfs, bootImage: kernel.vmlinux ?? kernel.vmlinuz };
 }
 
 export interface BootOptions extends PrepareOptions {
   /** nbd://HOST:PORT/EXPORT or nbd+unix:///EXPORT?socket=PATH */
   disk: string;
-  /** A kernel of one's own instead of Debian's (it needs virtio-mmio, virtio-blk and ext4, built in or as modules of initrdFile). */
+  /** A kernel of one's own instead of Debian's (for the guest's architecture; it needs virtio-mmio, virtio-blk and ext4, built in or as modules of initrdFile). */
   kernelFile?: string;
   /** An initramfs of one's own instead of ours; it must speak our /init's protocol (init-script.ts). */
   initrdFile?: string;
@@ -67,9 +82,9 @@ export interface BootOptions extends PrepareOptions {
   accel?: AccelChoice;
   /** Kernel and init messages to onLog, kernel log level 7. */
   verbose?: boolean;
-  /** The command's stdin (request.stdin 'console'): sent to the console once the command runs; its end is an end of file. */
+  /** The command's stdin (request.stdin 'ports'): raw bytes; its end is an end of file. */
   stdin?: NodeJS.ReadableStream;
-  /** The command's output (stdout and stderr merged, as on a console). */
+  /** The command's output (stdout and stderr merged, as on a console; with request.stdin 'ports', stdout apart). */
   onOutput?: (data: Buffer) => void;
   /** Lines outside the command's output, when verbose, and notices. */
   onLog?: (line: string) => void;
@@ -92,6 +107,9 @@ export interface BootResult {
   outcome: 'exited' | 'timeout' | 'vm-failed' | 'aborted';
   /** The command's exit status, or STATUS_TIMEOUT / STATUS_VM_FAILED / STATUS_ABORTED. */
   status: number;
+  arch: GuestArch;
+  /** QEMU's machine: microvm (amd64) or virt (arm64). */
+  machine: string;
   accel: Accel;
   /** Why the VM failed, in one line. */
   error?: string;
@@ -109,41 +127,21 @@ export function checkNbdUrl(url: string): void {
 
 const ms = (s: number) => Math.round(s * 1000);
 
-/**
- * Host stdin to the guest console, whose line discipline is canonical with
- * echo off (request.ts): an end of file is ^D, twice after an unterminated
- * line (the first only hands the partial line over).
- */
-function forwardInput(from: NodeJS.ReadableStream, to: NodeJS.WritableStream): () => void {
-  let last = 0x0a;
-  const onData = (d: Buffer) => {
-    if (d.length) last = d[d.length - 1]!;
-    to.write(d);
-  };
-  const onEnd = () => to.write(last === 0x0a ? '\x04' : '\x04\x04');
-  from.on('data', onData);
-  from.on('end', onEnd);
-  // Once the VM is gone, a terminal's stdin must not keep this process alive.
-  return () => {
-    from.off('data', onData);
-    from.off('end', onEnd);
-    from.pause();
-  };
-}
-
 /** How long a guest may take to sync and power off after the command ended. */
 const POWER_OFF_GRACE_S = 30;
 
-/** QEMU on PATH, or a one-line error naming the package to install. */
-export function checkQemu(): void {
-  if (!onPath(QEMU)) throw missingTool(QEMU);
+/** QEMU for an ARCH guest on PATH, or a one-line error naming the package to install. */
+export function checkQemu(arch: GuestArch): void {
+  if (!onPath(ARCH[arch].qemu)) throw missingTool(ARCH[arch].qemu);
 }
 
 export async function boot(opts: BootOptions): Promise<BootResult> {
   checkNbdUrl(opts.disk);
-  checkQemu();
+  const arch = guestArch(opts);
+  const { qemu, machine } = ARCH[arch];
+  checkQemu(arch);
   const log = opts.onLog ?? (() => {});
-  const cache = vmCacheDir(opts.cacheDir);
+  const cache = archCacheDir(vmCacheDir(opts.cacheDir), arch);
   let kernel = opts.kernelFile && resolve(opts.kernelFile);
   let initramfs = opts.initrdFile && resolve(opts.initrdFile);
   let id = `${kernel} ${initramfs}`;
@@ -158,26 +156,31 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
     await ensureCacheDir(cache);
   }
   for (const f of [kernel, initramfs]) if (!existsSync(f)) throw new SmrError('USAGE', `${f} does not exist`);
-  const accel = await chooseAccel(opts.accel ?? 'auto', cache, { id, kernel, initramfs }, log);
+  const accel = await chooseAccel(opts.accel ?? 'auto', cache, { arch, id, kernel, initramfs }, log);
+  const ran = { arch, machine, accel };
   const verbose = Boolean(opts.verbose);
   // virtio-net travels with this boot's request: the cached initramfs stays the same for every boot.
   const net = opts.net ? { modules: modules ? await guestModules(modules, ['virtio_net']) : [] } : undefined;
-  const req = encodeRequest(opts.request, { mode: 'run', bus: 'mmio', verbose }, net);
+  const piped = opts.request.stdin === 'ports';
+  const portModules = piped && modules ? await guestModules(modules, ['virtio_console']) : [];
+  const req = encodeRequest(opts.request, { mode: 'run', bus: 'mmio', verbose }, { net, portModules });
+  const onOutput = opts.onOutput ?? ((d: Buffer) => process.stdout.write(d));
 
   const dir = await mkdtemp(join(tmpdir(), 'smr-boot-'));
+  let pipes: HostPipes | undefined;
   try {
     const initrd = join(dir, 'initrd.cpio');
     await writeFile(initrd, Buffer.concat([await readFile(initramfs), req.cpio]));
-    const args = qemuArgs({ accel, kernel, initrd, disk: opts.disk, writable: opts.request.writable, memoryMiB: opts.memoryMiB ?? 512, cpus: opts.cpus ?? 1, verbose, net: opts.net });
-    if (verbose) log(`${QEMU} ${args.map((a) => (/[\s,']/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
-    if (opts.signal?.aborted) return { outcome: 'aborted', status: STATUS_ABORTED, accel, timings: { wallMs: 0 } };
+    pipes = piped ? await openPipes(dir, opts.stdin, onOutput) : undefined;
+    const args = qemuArgs({ arch, accel, kernel, initrd, disk: opts.disk, writable: opts.request.writable, memoryMiB: opts.memoryMiB ?? 512, cpus: opts.cpus ?? 1, verbose, net: opts.net, pipes: pipes?.paths });
+    if (verbose) log(`${qemu} ${args.map((a) => (/[\s,']/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
+    if (opts.signal?.aborted) return { outcome: 'aborted', status: STATUS_ABORTED, ...ran, timings: { wallMs: 0 } };
 
-    const reader = new ConsoleReader(req.nonce, opts.onOutput ?? ((d) => process.stdout.write(d)), verbose ? log : undefined);
+    const reader = new ConsoleReader(req.nonce, onOutput, verbose ? log : undefined);
     const t0 = performance.now();
     let commandTimer: NodeJS.Timeout | undefined;
     let offTimer: NodeJS.Timeout | undefined;
-    let stopInput: (() => void) | undefined;
-    const q = startQemu(args, (d) => {
+    const q = startQemu(qemu, args, (d) => {
       const started = reader.markers.start !== undefined;
       const ended = reader.markers.exit !== undefined;
       reader.feed(d);
@@ -195,9 +198,8 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
         // The guest kills the command at its timeout; this only catches a guest that stops answering.
         const t = opts.request.timeoutSeconds;
         if (t) commandTimer = setTimeout(() => q.kill('timeout'), (t + 30) * 1000);
-        if (opts.stdin && q.input) stopInput = forwardInput(opts.stdin, q.input);
       }
-    }, { input: Boolean(opts.stdin) });
+    });
     const bootTimer = setTimeout(() => q.kill('boot timeout'), (opts.bootTimeoutSeconds ?? 300) * 1000);
     const onAbort = () => q.kill('aborted');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -205,9 +207,9 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
       clearTimeout(bootTimer);
       clearTimeout(commandTimer);
       clearTimeout(offTimer);
-      stopInput?.();
       opts.signal?.removeEventListener('abort', onAbort);
     });
+    await pipes?.close();
     reader.end();
     const t1 = performance.now();
 
@@ -221,21 +223,22 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
     if (m.start !== undefined && m.exit !== undefined) timings.commandMs = ms(m.exit - m.start);
 
     if (m.status !== undefined && !Number.isNaN(m.status)) {
-      return m.timedOut ? { outcome: 'timeout', status: STATUS_TIMEOUT, accel, error: `the command was killed after ${opts.request.timeoutSeconds} s`, timings } : { outcome: 'exited', status: m.status, accel, timings };
+      return m.timedOut ? { outcome: 'timeout', status: STATUS_TIMEOUT, ...ran, error: `the command was killed after ${opts.request.timeoutSeconds} s`, timings } : { outcome: 'exited', status: m.status, ...ran, timings };
     }
-    if (exit.killed === 'aborted') return { outcome: 'aborted', status: STATUS_ABORTED, accel, error: 'aborted', timings };
+    if (exit.killed === 'aborted') return { outcome: 'aborted', status: STATUS_ABORTED, ...ran, error: 'aborted', timings };
     if (exit.killed === 'timeout' || exit.killed === 'boot timeout') {
       const what = exit.killed === 'timeout' ? 'the command did not finish in time' : `the command had not started after ${opts.bootTimeoutSeconds ?? 300} s`;
-      return { outcome: 'timeout', status: STATUS_TIMEOUT, accel, error: what, logTail: reader.logTail(), timings };
+      return { outcome: 'timeout', status: STATUS_TIMEOUT, ...ran, error: what, logTail: reader.logTail(), timings };
     }
     const qemuSays = exit.stderr
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => l && !/terminating on signal/.test(l))
       .pop();
-    const error = m.error ?? (qemuSays ? qemuSays.replace(/^qemu-system-x86_64: /, 'qemu: ') : m.init === undefined ? 'the guest never reached init' : `the VM ended without reporting the command's exit (qemu exit ${exit.code ?? exit.signal})`);
-    return { outcome: 'vm-failed', status: STATUS_VM_FAILED, accel, error, logTail: m.init === undefined ? reader.logTail() : undefined, timings };
+    const error = m.error ?? (qemuSays ? qemuSays.replace(/^qemu-system-[\w-]+: /, 'qemu: ') : m.init === undefined ? 'the guest never reached init' : `the VM ended without reporting the command's exit (qemu exit ${exit.code ?? exit.signal})`);
+    return { outcome: 'vm-failed', status: STATUS_VM_FAILED, ...ran, error, logTail: m.init === undefined ? reader.logTail() : undefined, timings };
   } finally {
+    await pipes?.close();
     await rm(dir, { recursive: true, force: true });
   }
 }

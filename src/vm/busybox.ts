@@ -1,12 +1,16 @@
 // A statically linked busybox for the initramfs: the installed one when the
 // busybox-static package is installed, else the binary from that package,
-// downloaded and unpacked into the cache. (Debian's plain "busybox" package
-// is dynamically linked: useless in an initramfs without a libc.)
+// downloaded and unpacked into the cache (for another architecture's guest,
+// always the package's, through that architecture's apt). (Debian's plain
+// "busybox" package is dynamically linked: useless in an initramfs without
+// a libc.)
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SmrError } from '../util/errors.js';
+import type { Apt } from './apt-root.js';
 import { downloadDeb, unpackDeb } from './deb.js';
+import { hostArch, type GuestArch } from './guest-arch.js';
 import { runTool } from './tool.js';
 
 const PACKAGE = 'busybox-static';
@@ -17,13 +21,13 @@ async function installedStatic(): Promise<string | undefined> {
   return ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
 }
 
-/** Path of a static busybox binary. */
-export async function staticBusybox(cache: string): Promise<string> {
-  const installed = await installedStatic();
+/** Path of a static busybox binary for ARCH; CACHE is that architecture's VM cache. */
+export async function staticBusybox(cache: string, arch: GuestArch, apt: Apt): Promise<string> {
+  const installed = arch === hostArch() ? await installedStatic() : undefined;
   if (installed) return installed;
   const cached = join(cache, 'busybox', 'busybox');
   if (existsSync(cached)) return cached;
-  const deb = await downloadDeb(PACKAGE, join(cache, 'debs'));
+  const deb = await downloadDeb(PACKAGE, join(cache, 'debs'), apt);
   const tmp = join(cache, `busybox.tmp-${process.pid}`);
   try {
     await unpackDeb(deb, tmp);

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { staticBusybox } from './busybox.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
 import { INIT_SCRIPT } from './init-script.js';
-import { GUEST_MODULES, guestModules, resolveGuestModules } from './kernel-modules.js';
+import type { Apt } from './apt-root.js';
+import { ARCH } from './guest-arch.js';
+import { guestModules, resolveGuestModules } from './kernel-modules.js';
 import type { Kernel } from './kernel.js';
 
 /** Bump when the layout of the archive changes. */
@@ -19,11 +21,13 @@ const FORMAT = 1;
 /** The busybox applets /init uses. */
 const APPLETS = ['sh', 'mount', 'insmod', 'mkdir', 'cat', 'echo', 'sleep', 'poweroff', 'reboot', 'sync', 'awk', 'cut', 'hostname', 'ip', 'printf', 'touch', 'kill', 'env', 'nsenter'];
 
-/** Module roots per virtio transport: microvm has MMIO, q35 PCI. */
-const BUS_ROOTS: Record<'mmio' | 'pci', string[]> = {
-  mmio: GUEST_MODULES.filter((m) => m !== 'virtio_pci'),
-  pci: GUEST_MODULES.filter((m) => m !== 'virtio_mmio'),
-};
+/** Module roots per virtio transport: microvm and virt have MMIO, q35 PCI. */
+function busRoots(modules: string[]): Record<'mmio' | 'pci', string[]> {
+  return {
+    mmio: modules.filter((m) => m !== 'virtio_pci'),
+    pci: modules.filter((m) => m !== 'virtio_mmio'),
+  };
+}
 
 export interface Initramfs {
   path: string;
@@ -31,7 +35,8 @@ export interface Initramfs {
 }
 
 async function buildArchive(kernel: Kernel, busybox: Buffer): Promise<Buffer> {
-  const modules = await guestModules(kernel.modules);
+  const roots = ARCH[kernel.arch].modules;
+  const modules = await guestModules(kernel.modules, roots);
   const entries: CpioEntry[] = [
     ...['bin', 'dev', 'proc', 'sys', 'newroot', 'run', 'tmp', 'lib', 'lib/modules'].map((name): CpioEntry => ({ type: 'dir', name })),
     // The kernel opens /dev/console for init before /init mounts devtmpfs.
@@ -41,18 +46,18 @@ async function buildArchive(kernel: Kernel, busybox: Buffer): Promise<Buffer> {
     { type: 'file', name: 'init', data: Buffer.from(INIT_SCRIPT, 'utf8'), mode: 0o755 },
     ...modules.map((m): CpioEntry => ({ type: 'file', name: `lib/modules/${m.name}.ko`, data: m.data, mode: 0o644 })),
   ];
-  for (const [bus, roots] of Object.entries(BUS_ROOTS)) {
-    const closure = await resolveGuestModules(kernel.modules, roots);
+  for (const [bus, busModules] of Object.entries(busRoots(roots))) {
+    const closure = await resolveGuestModules(kernel.modules, busModules);
     entries.push({ type: 'file', name: `lib/modules/${bus}.list`, data: Buffer.from(closure.order.map((m) => `${m.name}\n`).join(''), 'utf8') });
   }
   return writeCpio(entries);
 }
 
-/** The cached initramfs for KERNEL, built first when missing. */
-export async function prepareInitramfs(cache: string, kernel: Kernel): Promise<Initramfs> {
-  const busybox = await readFile(await staticBusybox(cache));
+/** The cached initramfs for KERNEL, built first when missing; CACHE is the kernel architecture's VM cache. */
+export async function prepareInitramfs(cache: string, kernel: Kernel, apt: Apt): Promise<Initramfs> {
+  const busybox = await readFile(await staticBusybox(cache, kernel.arch, apt));
   const key = createHash('sha256')
-    .update(JSON.stringify({ FORMAT, kernel: kernel.package, release: kernel.release, modules: GUEST_MODULES, applets: APPLETS }))
+    .update(JSON.stringify({ FORMAT, kernel: kernel.package, release: kernel.release, modules: ARCH[kernel.arch].modules, applets: APPLETS }))
     .update(INIT_SCRIPT)
     .update(busybox)
     .digest('hex')

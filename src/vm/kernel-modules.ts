@@ -7,16 +7,18 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { SmrError } from '../util/errors.js';
 import { compressionOf, decompress } from './decompress.js';
+import { ARCH } from './guest-arch.js';
 import { modinfoDepends, readModinfo } from './modinfo.js';
 import { moduleClosure, moduleName, parseModulesBuiltin, parseModulesDep, type Closure, type ModuleInfo } from './modules-dep.js';
 
 /**
- * Modules the guest loads: virtio over MMIO (microvm) or PCI (q35), the
- * block driver, ext4 -- and crc32c, which ext4 and jbd2 look up through the
- * crypto API at mount time (a soft dependency modules.dep does not list).
- * crc32c_intel needs SSE4.2; crc32c_generic covers CPUs without it.
+ * Modules an amd64 guest loads (guest-arch.ts has each architecture's):
+ * virtio over MMIO (microvm, virt) or PCI (q35), the block driver, ext4 --
+ * and crc32c, which ext4 and jbd2 look up through the crypto API at mount
+ * time (a soft dependency modules.dep does not list). crc32c_intel needs
+ * SSE4.2; crc32c_generic covers CPUs without it.
  */
-export const GUEST_MODULES = ['virtio_mmio', 'virtio_pci', 'virtio_blk', 'crc32c_generic', 'crc32c_intel', 'ext4'];
+export const GUEST_MODULES = ARCH.amd64.modules;
 
 async function walk(dir: string, out: string[] = []): Promise<string[]> {
   for (const e of await readdir(dir, { withFileTypes: true })) {

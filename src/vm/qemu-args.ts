@@ -1,13 +1,19 @@
-// The QEMU command line for a guest: a microvm (no firmware beyond qboot,
-// no PCI; virtio-mmio devices found through ACPI because Debian's kernel
-// lacks VIRTIO_MMIO_CMDLINE_DEVICES), the serial console on stdio, and the
-// root disk attached through QEMU's own NBD client as virtio-blk.
+// The QEMU command line for a guest: for amd64 a microvm (no firmware
+// beyond qboot, no PCI; virtio-mmio devices found through ACPI because
+// Debian's kernel lacks VIRTIO_MMIO_CMDLINE_DEVICES), for arm64 the virt
+// machine (its virtio-mmio transports and PL011 UART found through the
+// device tree QEMU generates; the kernel Image booted directly, no
+// firmware); the serial console on stdio, and the root disk attached
+// through QEMU's own NBD client as virtio-blk.
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { ARCH, type GuestArch } from './guest-arch.js';
+import { PIPE_PORTS } from './request.js';
 
 export type Accel = 'kvm' | 'tcg';
 
 export interface QemuSpec {
+  arch: GuestArch;
   accel: Accel;
   kernel: string;
   initrd: string;
@@ -21,6 +27,8 @@ export interface QemuSpec {
   append?: string;
   /** QEMU user-mode networking (NAT; the guest is 10.0.2.15, the host 10.0.2.2). */
   net?: boolean;
+  /** Unix sockets (listening) for the command's stdin and stdout as virtio-serial ports (request.ts PIPE_PORTS). */
+  pipes?: { stdin: string; stdout: string };
 }
 
 /**
@@ -58,26 +66,40 @@ export function hostTscKhz(): number | undefined {
   return (tscKhz = mhz ? Math.round(mhz * 1000) : undefined);
 }
 
-/** QEMU's drive option values escape "," by doubling it. */
+/** QEMU's option values escape "," by doubling it. */
 function driveValue(s: string): string {
   return s.replace(/,/g, ',,');
 }
 
-export function qemuArgs(q: QemuSpec): string[] {
-  const append = ['console=ttyS0', 'panic=-1', 'reboot=t', 'pci=off', TRIM];
+/** The machine, CPU and kernel command line particular to each architecture. */
+function machineArgs(q: QemuSpec): { machine: string[]; append: string[] } {
+  if (q.arch === 'arm64') {
+    return {
+      // gic-version=host: KVM runs the host's GIC; under TCG virt's default GICv2.
+      // pauth-impdef: QEMU's cheap pointer authentication (the architected
+      // QARMA costs much emulated time); the guest cannot tell.
+      machine: ['-M', q.accel === 'kvm' ? 'virt,gic-version=host' : 'virt', '-cpu', q.accel === 'kvm' ? 'host' : 'max,pauth-impdef=on'],
+      append: [`console=${ARCH.arm64.console}`, 'panic=-1'],
+    };
+  }
+  const append = [`console=${ARCH.amd64.console}`, 'panic=-1', 'reboot=t', 'pci=off'];
   if (q.accel === 'tcg') {
     const khz = hostTscKhz();
     if (khz) append.push(`tsc_early_khz=${khz}`, 'tsc=reliable');
   }
-  append.push(q.verbose ? 'loglevel=7' : 'quiet');
+  return { machine: ['-M', 'microvm,acpi=on,pcie=off', '-cpu', q.accel === 'kvm' ? 'host' : 'max'], append };
+}
+
+export function qemuArgs(q: QemuSpec): string[] {
+  const { machine, append } = machineArgs(q);
+  append.push(TRIM, q.verbose ? 'loglevel=7' : 'quiet');
   if (q.append) append.push(q.append);
   const args = [
     '-nodefaults', '-no-user-config', '-nographic', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
-    '-M', 'microvm,acpi=on,pcie=off',
+    ...machine,
     '-m', String(q.memoryMiB),
     '-smp', String(q.cpus),
     '-accel', q.accel,
-    '-cpu', q.accel === 'kvm' ? 'host' : 'max',
     '-kernel', q.kernel,
     '-initrd', q.initrd,
     '-append', append.join(' '),
@@ -86,5 +108,11 @@ export function qemuArgs(q: QemuSpec): string[] {
     args.push('-drive', `if=none,id=root,format=raw,${q.writable ? '' : 'readonly=on,'}file=${driveValue(q.disk)}`, '-device', 'virtio-blk-device,drive=root');
   }
   if (q.net) args.push('-netdev', 'user,id=net0', '-device', 'virtio-net-device,netdev=net0');
+  if (q.pipes) {
+    args.push('-device', 'virtio-serial-device,id=pipes');
+    for (const [id, path] of Object.entries(q.pipes) as Array<[keyof typeof PIPE_PORTS, string]>) {
+      args.push('-chardev', `socket,id=${id},path=${driveValue(path)}`, '-device', `virtserialport,bus=pipes.0,chardev=${id},name=${PIPE_PORTS[id]}`);
+    }
+  }
   return args;
 }

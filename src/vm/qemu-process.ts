@@ -4,8 +4,6 @@
 import { spawn } from 'node:child_process';
 import { missingTool } from './tool.js';
 
-export const QEMU = 'qemu-system-x86_64';
-
 export interface QemuExit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -18,14 +16,12 @@ export interface QemuExit {
 export interface QemuProcess {
   /** Ends QEMU (SIGTERM, SIGKILL if it lingers); REASON is reported in the exit. */
   kill(reason: string): void;
-  /** The serial console's input (when started with input: true). */
-  input?: NodeJS.WritableStream;
   done: Promise<QemuExit>;
 }
 
-export function startQemu(args: string[], onSerial: (data: Buffer) => void, opts: { input?: boolean } = {}): QemuProcess {
-  const child = spawn(QEMU, args, { stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-  child.stdin?.on('error', () => {}); // QEMU gone: what is left of the input has no reader
+/** Starts QEMU (the system emulator BINARY, e.g. qemu-system-x86_64). */
+export function startQemu(binary: string, args: string[], onSerial: (data: Buffer) => void): QemuProcess {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let killed: string | undefined;
   let forceTimer: NodeJS.Timeout | undefined;
@@ -36,7 +32,7 @@ export function startQemu(args: string[], onSerial: (data: Buffer) => void, opts
   const done = new Promise<QemuExit>((resolve, reject) => {
     child.on('error', (e: NodeJS.ErrnoException) => {
       process.off('exit', onExit);
-      reject(e.code === 'ENOENT' ? missingTool(QEMU) : e);
+      reject(e.code === 'ENOENT' ? missingTool(binary) : e);
     });
     child.on('close', (code, signal) => {
       process.off('exit', onExit);
@@ -46,7 +42,6 @@ export function startQemu(args: string[], onSerial: (data: Buffer) => void, opts
   });
   return {
     done,
-    input: child.stdin ?? undefined,
     kill(reason) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       killed ??= reason;

@@ -25,13 +25,52 @@ export interface GuestRequest {
   writable?: boolean;
   /** Kill the command after this many seconds (0 or absent: never). */
   timeoutSeconds?: number;
-  /** The command's stdin: nothing (default, like docker run without -i) or the console. */
-  stdin?: 'null' | 'console';
+  /**
+   * The command's stdin: nothing (default, like docker run without -i), or
+   * 'ports': stdin and stdout are raw byte streams to the host, two
+   * virtio-serial ports (PIPE_PORTS; no line discipline, so any bytes pass
+   * and the host closing its end is the end of file); stderr stays on the
+   * console.
+   */
+  stdin?: 'null' | 'ports';
 }
+
+/** The virtio-serial port names of the command's stdin and stdout in 'ports' mode (QEMU's virtserialport name=). */
+export const PIPE_PORTS = { stdin: 'smr.stdin', stdout: 'smr.stdout' } as const;
 
 /** Network setup the request carries: virtio-net modules (load order) for QEMU user-mode networking. */
 export interface RequestNet {
   modules: Array<{ name: string; data: Buffer }>;
+}
+
+/** What the request carries besides the command: modules (load order) for --net and for stdin 'ports'. */
+export interface RequestExtras {
+  net?: RequestNet;
+  /** virtio_console and what it needs, unless built in. */
+  portModules?: Array<{ name: string; data: Buffer }>;
+}
+
+/**
+ * Shell lines that load virtio_console, find the two ports by name (udev
+ * is not there to make /dev/virtio-ports/NAME links) and run the command
+ * with stdin and stdout on them. One open file each: a port can be open
+ * only once.
+ */
+function pipeSetup(modules: string[], run: string): string[] {
+  const find = (v: string, name: string) => `[ "$(/bin/busybox cat $smr_p/name 2>/dev/null)" = ${name} ] && ${v}=/dev/\${smr_p##*/}`;
+  return [
+    ...(modules.length ? [`for m in ${modules.join(' ')}; do /bin/busybox insmod /smr/mod/$m.ko 2>/dev/null; done`] : []),
+    'smr_i=0 smr_in= smr_out=',
+    'while { [ -z "$smr_in" ] || [ -z "$smr_out" ] || [ ! -c "$smr_in" ] || [ ! -c "$smr_out" ]; } && [ $smr_i -lt 1000 ]; do',
+    '    for smr_p in /sys/class/virtio-ports/*; do',
+    `        ${find('smr_in', PIPE_PORTS.stdin)}`,
+    `        ${find('smr_out', PIPE_PORTS.stdout)}`,
+    '    done',
+    '    /bin/busybox sleep 0.01; smr_i=$((smr_i + 1))',
+    'done',
+    '[ -c "$smr_in" ] && [ -c "$smr_out" ] || { echo "smr: no virtio-serial ports for stdin and stdout" >&2; return 125; }',
+    `${run} <"$smr_in" >"$smr_out"`,
+  ];
 }
 
 /**
@@ -82,8 +121,9 @@ export interface BootSettings {
   verbose: boolean;
 }
 
-export function encodeRequest(req: GuestRequest, boot: BootSettings, net?: RequestNet): EncodedRequest {
+export function encodeRequest(req: GuestRequest, boot: BootSettings, extras: RequestExtras = {}): EncodedRequest {
   check(req);
+  const { net, portModules = [] } = extras;
   const nonce = randomBytes(8).toString('hex');
   const vars: Array<[string, string]> = [
     ['SMR_NONCE', nonce],
@@ -105,32 +145,21 @@ export function encodeRequest(req: GuestRequest, boot: BootSettings, net?: Reque
     '/bin/busybox nsenter -F "-r$R" "-w$R$SMR_CWD" -S "$uid" -G "$gid" --',
     ...req.argv.map(shellQuote),
   ].join(' ');
-  let body = `exec ${run}`;
-  let setup = '';
-  if (req.stdin === 'console') {
-    // As docker run -i (without -t), stdin is a pipe, not the console: a
-    // program that asks isatty() must not turn interactive. A feeder copies
-    // the console into a FIFO until its end of file (^D); the console's
-    // echo goes off now (init sources this early), or the input would come
-    // back as output.
-    setup = '/bin/busybox stty -echo 2>/dev/null\n';
-    body = [
-      '/bin/busybox mkfifo /run/smr/stdin',
-      '/bin/busybox cat </dev/console >/run/smr/stdin &',
-      'smr_feeder=$!',
-      `${run} </run/smr/stdin`,
-      'smr_rc=$?',
-      'kill $smr_feeder 2>/dev/null',
-      'return $smr_rc',
-    ].join('\n    ');
-  }
-  if (net) body = [...netSetup(net), body].join('\n    ');
-  const text = `${vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n')}\n${setup}smr_exec() {\n    ${body}\n}\n`;
+  // As docker run -i (without -t), stdin is a pipe, not a terminal: a
+  // program that asks isatty() does not turn interactive.
+  const lines = req.stdin === 'ports' ? pipeSetup(portModules.map((m) => m.name), run) : [`exec ${run}`];
+  if (net) lines.unshift(...netSetup(net));
+  const text = `${vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n')}\nsmr_exec() {\n    ${lines.join('\n    ')}\n}\n`;
+  const moduleFiles = (dir: string, modules: Array<{ name: string; data: Buffer }>) => [
+    { type: 'dir' as const, name: dir },
+    ...modules.map((m) => ({ type: 'file' as const, name: `${dir}/${m.name}.ko`, data: m.data })),
+  ];
   const cpio = writeCpio(
     [
       { type: 'dir', name: 'smr' },
       { type: 'file', name: 'smr/request', data: Buffer.from(text, 'utf8') },
-      ...(net ? [{ type: 'dir' as const, name: 'smr/net' }, ...net.modules.map((m) => ({ type: 'file' as const, name: `smr/net/${m.name}.ko`, data: m.data }))] : []),
+      ...(net ? moduleFiles('smr/net', net.modules) : []),
+      ...(portModules.length ? moduleFiles('smr/mod', portModules) : []),
     ],
     { firstIno: 0x7000_0000 },
   );

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { SmrError } from '../util/errors.js';
+import { ARCH } from './guest-arch.js';
 
 /** Debian package providing each tool, for the "missing" message. */
 const PACKAGE_OF: Record<string, string> = {
@@ -13,7 +14,7 @@ const PACKAGE_OF: Record<string, string> = {
   'dpkg-deb': 'dpkg',
   xz: 'xz-utils',
   zstd: 'zstd',
-  'qemu-system-x86_64': 'qemu-system-x86',
+  ...Object.fromEntries(Object.values(ARCH).map((a) => [a.qemu, a.qemuPackage])),
 };
 
 export function missingTool(tool: string): SmrError {

@@ -18,6 +18,10 @@ export interface LayoutOptions {
   /** Override diff_ids (to test mismatches). */
   diffIds?: string[];
   created?: string;
+  /** The config's architecture (default amd64). */
+  architecture?: string;
+  /** The config's config (Cmd, Env, ...). */
+  config?: Record<string, unknown>;
 }
 
 /** Writes an OCI layout at dir with one image (tag "latest"); returns the manifest digest. */
@@ -33,9 +37,9 @@ export async function writeOciLayout(dir: string, layers: Buffer[], opts: Layout
   }
   const config = {
     created: opts.created ?? '2024-01-01T00:00:00Z',
-    architecture: 'amd64',
+    architecture: opts.architecture ?? 'amd64',
     os: 'linux',
-    config: {},
+    config: opts.config ?? {},
     rootfs: { type: 'layers', diff_ids: opts.diffIds ?? layers.map(sha) },
   };
   const cfg = await putBlob(dir, Buffer.from(JSON.stringify(config)));
