@@ -6,8 +6,6 @@
 // second pass can stream content straight to its final place.
 import type { TarEntry, TarTime } from '../tar/types.js';
 import { SmrError } from '../util/errors.js';
-import { BLOCK_SIZE } from '../ext4/constants.js';
-import { blocksForFile, inodeNeedsXattrBlock, slowSymlink } from '../ext4/placement.js';
 import { displayPath, splitEntryPath } from './path.js';
 import {
   boundInLayer,
@@ -29,6 +27,13 @@ export interface Slot {
   entryIndex: number;
 }
 
+/**
+ * How many blocks a new non-directory inode reserves in its layer's region.
+ * The filesystem writer that gets the tree decides (and may refuse the inode
+ * with an SmrError); the flattener only keeps the reservations in order.
+ */
+export type BlocksFor = (node: Inode, where: () => string) => number;
+
 export interface LayerPlan {
   index: number;
   slots: Slot[];
@@ -47,7 +52,7 @@ export class Flattener {
   private entryIndex = 0;
   private describe: (e: TarEntry) => string = (e) => displayPath(e.path);
 
-  constructor() {
+  constructor(private readonly blocksFor: BlocksFor) {
     this.root = this.newDir(-1, { perm: 0o755, uid: 0, gid: 0, mtime: EPOCH0 });
   }
 
@@ -184,21 +189,15 @@ export class Flattener {
       ownBlocks: 0,
     };
     let node: Inode;
-    let dataBlocks = 0;
     switch (e.type) {
       case 'file':
         node = { ...base, kind: 'file', size: e.size };
-        dataBlocks = blocksForFile(e.size);
         break;
       case 'symlink': {
         const target = Buffer.from(e.linkname, 'latin1');
         if (target.length === 0) throw new SmrError('LAYER_BAD_ENTRY', `${where()}: symbolic link with an empty target`);
-        if (target.length >= BLOCK_SIZE) {
-          throw new SmrError('LAYER_BAD_ENTRY', `${where()}: symbolic link target is ${target.length} bytes, at most ${BLOCK_SIZE - 1} allowed`);
-        }
         // Linux gives every symlink 0777 whatever the archive says (there is no lchmod).
         node = { ...base, kind: 'symlink', target, perm: 0o777 };
-        dataBlocks = slowSymlink(target.length) ? 1 : 0;
         break;
       }
       case 'char':
@@ -211,7 +210,7 @@ export class Flattener {
       default:
         throw new SmrError('LAYER_BAD_ENTRY', `${where()}: unsupported entry type ${e.type}`);
     }
-    const blocks = (inodeNeedsXattrBlock(node.xattrs, where) ? 1 : 0) + dataBlocks;
+    const blocks = this.blocksFor(node, where);
     if (blocks > 0) {
       node.firstBlock = layer.blocks;
       node.ownBlocks = blocks;

@@ -25,6 +25,7 @@ import type { TarEntry } from '../tar/types.js';
 import { Flattener, type LayerPlan, type Slot } from '../flatten/flattener.js';
 import { displayPath } from '../flatten/path.js';
 import { BLOCK_SIZE } from '../ext4/constants.js';
+import { blocksFor } from '../ext4/placement.js';
 import { Ext4Plan, layerRegionStarts, type PlanStats } from '../ext4/plan.js';
 import { contentBlock, slotMetadata } from '../ext4/slot-blocks.js';
 import { isRandomAccess, type ImageSink } from '../sink/types.js';
@@ -89,7 +90,7 @@ type ContentWriter = (layerStart: number, slot: Slot, e: TarEntry, reader: TarRe
  * is given (one-pass mode), each new slot's blocks are written as they come.
  */
 async function readLayers(image: ResolvedImage, progress: ProgressSink | undefined, content?: ContentWriter): Promise<Flattener> {
-  const flat = new Flattener();
+  const flat = new Flattener(blocksFor);
   const n = image.layers.length;
   let bytesSeen = 0;
   let layerStart = layerRegionStarts([])[0]!;
