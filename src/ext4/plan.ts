@@ -52,6 +52,12 @@ export interface PlanOptions {
 
 export type { Piece };
 
+export interface LayoutRegion {
+  what: string;
+  start: number;
+  end: number;
+}
+
 const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 const LOST_FOUND = Buffer.from('lost+found');
 
@@ -356,6 +362,30 @@ export class Ext4Plan {
         else out.push({ start, end: start + s.inode.ownBlocks * C.BLOCK_SIZE });
       }
     });
+    return out;
+  }
+
+  /**
+   * What each byte range of the image holds, in offset order: for reports
+   * that tell which ext4 structure a chunk belongs to.
+   */
+  regions(): LayoutRegion[] {
+    const B = C.BLOCK_SIZE;
+    const out: LayoutRegion[] = [{ what: 'header', start: 0, end: this.header.length }];
+    this.layers.forEach((l, li) => {
+      const s = this.layerStart[li]! * B;
+      out.push({ what: `layer ${li} data`, start: s, end: s + l.blocks * B });
+    });
+    const it = this.inodeTableStart * B;
+    const dirRange = C.INODE_RANGE_ALIGN * C.INODE_SIZE;
+    out.push({ what: 'inode table (directories)', start: it, end: it + dirRange });
+    this.layers.forEach((l, li) => {
+      const s = it + this.layerInodeBase[li]! * C.INODE_SIZE;
+      out.push({ what: `inode table (layer ${li})`, start: s, end: s + l.inodes * C.INODE_SIZE });
+    });
+    const first = this.dirs[0]!.start * B;
+    out.push({ what: 'directory blocks', start: first, end: this.bitmapStart * B });
+    out.push({ what: 'bitmaps', start: this.bitmapStart * B, end: (this.bitmapStart + 2 * this.groups) * B });
     return out;
   }
 

@@ -26,7 +26,7 @@ import { Flattener, type LayerPlan, type Slot } from '../flatten/flattener.js';
 import { displayPath } from '../flatten/path.js';
 import { BLOCK_SIZE } from '../ext4/constants.js';
 import { blocksFor } from '../ext4/placement.js';
-import { Ext4Plan, layerRegionStarts, type PlanStats } from '../ext4/plan.js';
+import { Ext4Plan, layerRegionStarts, type LayoutRegion, type PlanStats } from '../ext4/plan.js';
 import { contentBlock, slotMetadata } from '../ext4/slot-blocks.js';
 import { isRandomAccess, type ImageSink } from '../sink/types.js';
 import { readAhead } from '../util/read-ahead.js';
@@ -54,6 +54,8 @@ export interface BuildResult {
   inodeTableOffset: number;
   /** Inode-table bytes of the hidden files (zero here), from the table's start. */
   hiddenInodeRanges: Array<{ start: number; end: number }>;
+  /** What each byte range of the image holds (for reports). */
+  regions: LayoutRegion[];
 }
 
 function layerLabel(image: ResolvedImage, i: number): string {
@@ -173,7 +175,7 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
     }
     for (const piece of plan.tailPieces()) await sink.write(piece.offset, piece.data);
     await sink.finish();
-    return { sizeBytes: plan.totalBytes, stats: plan.stats, hiddenRanges: plan.hiddenRanges(), inodeTableOffset: plan.inodeTableOffset(), hiddenInodeRanges: plan.hiddenInodeRanges() };
+    return { sizeBytes: plan.totalBytes, stats: plan.stats, hiddenRanges: plan.hiddenRanges(), inodeTableOffset: plan.inodeTableOffset(), hiddenInodeRanges: plan.hiddenInodeRanges(), regions: plan.regions() };
   } catch (e) {
     await sink.abort();
     throw e;
