@@ -42,6 +42,11 @@ export interface LayerPlan {
   /** Non-directory inodes created by the layer (live or not). */
   inodes: number;
   entries: number;
+  /**
+   * Directories whose entries the layer created or changed, in the order it
+   * first did (a writer may place their blocks beside the layer's own).
+   */
+  dirs: Set<DirInode>;
 }
 
 export class Flattener {
@@ -57,7 +62,7 @@ export class Flattener {
   }
 
   beginLayer(index: number, describe: (e: TarEntry) => string): LayerPlan {
-    this.current = { index, slots: [], blocks: 0, inodes: 0, entries: 0 };
+    this.current = { index, slots: [], blocks: 0, inodes: 0, entries: 0, dirs: new Set() };
     this.layers.push(this.current);
     this.entryIndex = 0;
     this.describe = describe;
@@ -103,7 +108,7 @@ export class Flattener {
       // entries: what this layer put there stays; a directory this layer
       // re-declared loses only its lower content.
       if (!boundInLayer(parent, hidden, layer.index)) {
-        parent.children.delete(hidden);
+        if (parent.children.delete(hidden)) layer.dirs.add(parent);
       } else {
         const kept = parent.children.get(hidden);
         if (kept && isDir(kept)) this.makeOpaque(kept, layer.index);
@@ -119,6 +124,7 @@ export class Flattener {
         const d = this.newDir(layer.index, e);
         d.xattrs = xattrsOf(e);
         parent.children.set(name, d);
+        layer.dirs.add(parent);
       }
       markBound(parent, name, layer.index);
       return;
@@ -131,6 +137,7 @@ export class Flattener {
       node = this.newLeaf(e, layer, idx, where);
     }
     parent.children.set(name, node); // replaces (unlinks) whatever was there
+    layer.dirs.add(parent);
     markBound(parent, name, layer.index);
   }
 
@@ -141,7 +148,7 @@ export class Flattener {
 
   private newDir(layer: number, e: Pick<TarEntry, 'mtime'> & { perm?: number; mode?: number; uid: number; gid: number; atime?: TarTime; ctime?: TarTime }): DirInode {
     const perm = (e.perm ?? e.mode ?? 0o755) & 0o7777;
-    return {
+    const dir: DirInode = {
       kind: 'dir',
       perm,
       uid: e.uid,
@@ -160,6 +167,8 @@ export class Flattener {
       boundLayer: -2,
       boundNames: null,
     };
+    this.current?.dirs.add(dir); // a new directory's (empty) entries are the layer's too
+    return dir;
   }
 
   private setAttrs(node: Inode, e: TarEntry): void {
@@ -252,6 +261,7 @@ export class Flattener {
         if (isWhiteout) return null;
         child = this.newDir(layer, { perm: 0o755, uid: 0, gid: 0, mtime: EPOCH0 });
         dir.children.set(name, child);
+        this.layer().dirs.add(dir);
         markBound(dir, name, layer);
       }
       if (child.kind === 'symlink') {
@@ -319,6 +329,7 @@ export class Flattener {
     for (const [name, child] of [...dir.children]) {
       if (!boundInLayer(dir, name, layer)) {
         dir.children.delete(name);
+        this.layer().dirs.add(dir);
       } else if (isDir(child)) {
         this.makeOpaque(child, layer);
       }

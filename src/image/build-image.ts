@@ -26,7 +26,9 @@ import { Flattener, type LayerPlan, type Slot } from '../flatten/flattener.js';
 import { displayPath } from '../flatten/path.js';
 import { BLOCK_SIZE } from '../ext4/constants.js';
 import { blocksFor } from '../ext4/placement.js';
-import { Ext4Plan, layerRegionStarts, type LayoutRegion, type PlanStats } from '../ext4/plan.js';
+import { seedWords } from '../ext4/hash.js';
+import { LayerLayout } from '../ext4/layer-layout.js';
+import { Ext4Plan, type LayoutRegion, type PlanStats } from '../ext4/plan.js';
 import { contentBlock, slotMetadata } from '../ext4/slot-blocks.js';
 import { isRandomAccess, type ImageSink } from '../sink/types.js';
 import { readAhead } from '../util/read-ahead.js';
@@ -91,11 +93,11 @@ type ContentWriter = (layerStart: number, slot: Slot, e: TarEntry, reader: TarRe
  * Applies every layer to a new flattener, verifying diff_ids. When `content`
  * is given (one-pass mode), each new slot's blocks are written as they come.
  */
-async function readLayers(image: ResolvedImage, progress: ProgressSink | undefined, content?: ContentWriter): Promise<Flattener> {
+async function readLayers(image: ResolvedImage, progress: ProgressSink | undefined, content?: ContentWriter): Promise<{ flat: Flattener; layout: LayerLayout }> {
   const flat = new Flattener(blocksFor);
+  const layout = new LayerLayout(flat.root, seedWords(deriveIdentity(image).hashSeed));
   const n = image.layers.length;
   let bytesSeen = 0;
-  let layerStart = layerRegionStarts([])[0]!;
   for (let i = 0; i < n; i++) {
     const label = layerLabel(image, i);
     const hash = createHash('sha256');
@@ -104,6 +106,7 @@ async function readLayers(image: ResolvedImage, progress: ProgressSink | undefin
       progress?.update({ phase: `layer ${i + 1}/${n}`, done: bytesSeen });
     });
     const plan = flat.beginLayer(i, (e: TarEntry) => `${label}: entry '${displayPath(e.path)}'`);
+    const layerStart = layout.nextStart();
     try {
       for (let e = await reader.next(); e !== null; e = await reader.next()) {
         const slots = plan.slots.length;
@@ -113,20 +116,19 @@ async function readLayers(image: ResolvedImage, progress: ProgressSink | undefin
     } finally {
       close();
     }
-    flat.endLayer();
-    layerStart = layerRegionStarts(flat.layers.map((l) => l.blocks))[i + 1]!;
+    layout.endLayer(flat.endLayer());
     const got = `sha256:${hash.digest('hex')}`;
     const want = image.layers[i]!.diffId;
     if (got !== want) {
       throw new SmrError('DIGEST_MISMATCH', `${label}: uncompressed content has digest ${got}, the image config says ${want}`);
     }
   }
-  return flat;
+  return { flat, layout };
 }
 
-function makePlan(image: ResolvedImage, flat: Flattener, opts: BuildOptions): Ext4Plan {
+function makePlan(image: ResolvedImage, { flat, layout }: { flat: Flattener; layout: LayerLayout }, opts: BuildOptions): Ext4Plan {
   const identity = deriveIdentity(image);
-  return new Ext4Plan(flat.root, flat.layers, {
+  return new Ext4Plan(flat.root, flat.layers, layout, {
     sizeBytes: opts.sizeBytes,
     uuid: identity.uuid,
     hashSeed: identity.hashSeed,
@@ -154,14 +156,16 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
     if (isRandomAccess(sink)) {
       // The device size is known only at the end; the file grows meanwhile.
       await sink.begin(opts.sizeBytes ?? 0);
-      const flat = await readLayers(image, progress, (layerStart, slot, e, reader) => writeSlot(sink, layerStart, slot, e, reader, () => {}));
-      plan = makePlan(image, flat, opts);
+      const read = await readLayers(image, progress, (layerStart, slot, e, reader) => writeSlot(sink, layerStart, slot, e, reader, () => {}));
+      plan = makePlan(image, read, opts);
       if (keepHidden === false) await sink.clear(plan.hiddenRanges());
+      for (let i = 0; i < image.layers.length; i++) for (const p of plan.layerDirPieces(i, keepHidden)) await sink.write(p.offset, p.data);
       await sink.resize(plan.totalBytes);
       await sink.write(0, plan.headerPiece().data);
     } else {
-      const flat = await readLayers(image, progress);
-      plan = makePlan(image, flat, opts);
+      const read = await readLayers(image, progress);
+      const flat = read.flat;
+      plan = makePlan(image, read, opts);
       await sink.begin(plan.totalBytes);
       await sink.write(0, plan.headerPiece().data);
       let written = 0;
@@ -171,6 +175,7 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
           written += b;
           progress?.update({ phase: `writing layer ${i + 1}/${image.layers.length}`, done: written, total: totalData });
         });
+        for (const p of plan.layerDirPieces(i, keepHidden)) await sink.write(p.offset, p.data);
       }
     }
     for (const piece of plan.tailPieces()) await sink.write(piece.offset, piece.data);
