@@ -2,8 +2,10 @@
 //
 // Every layer is applied to an in-memory tree of metadata (the flattener),
 // which reserves each new file's blocks in its layer's region in stream
-// order. Where a file's bytes go is therefore known the moment its header is
-// read. What is not known until the last layer is whether an upper layer will
+// order; when a layer ends, the ext4 layout copies the directories it
+// touched after its files (ext4/layer-layout), so the next layer's region
+// starts there. Where a file's bytes go is therefore known the moment its
+// header is read. What is not known until the last layer is whether an upper layer will
 // hide the file. By default a hidden file's bytes stay where they were
 // written (its blocks are free in the bitmaps, so nothing in the filesystem
 // reaches them): a derived image then has the same bytes as its base at the
@@ -11,12 +13,13 @@
 // holes instead. Two ways to write follow:
 //
 //   random-access sink (a file): one pass. Content is written as it streams;
-//   at the end hidden ranges are cleared (zero mode), then the inode tables,
-//   directories, bitmaps and superblock are written.
+//   at the end hidden ranges are cleared (zero mode), then the directory
+//   copies, inode tables, bitmaps and superblock are written.
 //
 //   streaming sink (a chunker): two passes. Pass 1 reads headers only; pass 2
-//   re-reads the layers and writes the content to keep, in offset order, so
-//   a chunk is final as soon as the writer moves past it.
+//   re-reads the layers and writes the content to keep (each layer's files,
+//   then its directory copies), in offset order, so a chunk is final as soon
+//   as the writer moves past it.
 import { createHash, type Hash } from 'node:crypto';
 import { SmrError } from '../util/errors.js';
 import type { ProgressSink, ResolvedImage } from '../oci/types.js';
