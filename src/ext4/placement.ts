@@ -1,5 +1,6 @@
 // How many blocks an inode needs in its layer's region: decided from metadata
 // alone (pass 1), so that content can later be streamed to its final place.
+import { SmrError } from '../util/errors.js';
 import type { Inode } from '../flatten/tree.js';
 import {
   BLOCK_SIZE,
@@ -37,4 +38,22 @@ export function inodeNeedsXattrBlock(xattrs: Inode['xattrs'], where: () => strin
   if (fitsInInode(items)) return false;
   checkFitsInBlock(items, where);
   return true;
+}
+
+/**
+ * The blocks a new non-directory inode reserves in its layer's region: its
+ * xattr block, extent leaves and content. This is what the flattener is given
+ * to reserve space in stream order.
+ */
+export function blocksFor(node: Inode, where: () => string): number {
+  let content = 0;
+  if (node.kind === 'file') {
+    content = blocksForFile(node.size);
+  } else if (node.kind === 'symlink') {
+    if (node.target.length >= BLOCK_SIZE) {
+      throw new SmrError('LAYER_BAD_ENTRY', `${where()}: symbolic link target is ${node.target.length} bytes, at most ${BLOCK_SIZE - 1} allowed`);
+    }
+    content = slowSymlink(node.target.length) ? 1 : 0;
+  }
+  return (inodeNeedsXattrBlock(node.xattrs, where) ? 1 : 0) + content;
 }

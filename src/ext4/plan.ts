@@ -3,42 +3,34 @@
 // The layout is chosen for deduplication of fixed-size, content-addressed
 // chunks between images that share base layers (see docs/ext4-layout.md):
 //
-//   [header: superblock, group descriptors]     4 MiB, changes per image
-//   [layer 0 region: its files' blocks in stream order]  same in every image
+//   [header: superblock, group descriptors, bitmaps, the image's own
+//    directory blocks]                                     4 MiB, changes per image
+//   [layer 0 region: its files' blocks in stream order,
+//    then the directories it touched, as it left them]    same in every image
 //   [layer 1 region ...]                                  built on layer 0..
 //   [inode tables: dirs first, then one range per layer]
-//   [directory region, then the allocation bitmaps]       changes per image
 //   [free space]
 //
 // Every region starts on a 4 MiB boundary, so a region's content never shares
 // a chunk with another region for chunk sizes up to 4 MiB. A layer's region
-// and its inode range depend only on that layer and the layers below it, plus
-// which of its files upper layers hide (those stay as holes).
+// and its inode range depend only on that layer and the layers below it. When
+// the header cannot hold the bitmaps (images of several GiB), they and the
+// image's own directory blocks go after the inode tables instead.
 import { SmrError } from '../util/errors.js';
 import { isDir, type DirInode, type Inode } from '../flatten/tree.js';
 import type { LayerPlan, Slot } from '../flatten/flattener.js';
 import { Bitmap } from './bitmap.js';
 import * as C from './constants.js';
-import { buildDirectory, type DirEntryIn } from './directory.js';
-import { buildExtentTree, emptyExtentTree } from './extents.js';
+import { buildDirectory } from './directory.js';
+import { buildExtentTree, emptyExtentTree, type ExtentTree } from './extents.js';
 import { seedWords } from './hash.js';
 import { deviceIblock, encodeInode } from './inode.js';
+import { typeBits } from './kinds.js';
+import { LOST_FOUND, makeLostFound, type DirSnapshot, type LayerLayout } from './layer-layout.js';
 import { dataBlocks, extentLeafBlocks } from './placement.js';
 import { contentBlock, fileExtentTree, xattrBlockOf, xattrItemsOf, type Piece } from './slot-blocks.js';
 import { encodeGroupDesc, encodeSuperblock } from './superblock.js';
 import { buildXattrBlock, fitsInInode, toXattrItems } from './xattr.js';
-
-/** Start block of each layer's region: aligned, right after the header. */
-export function layerRegionStarts(layerBlocks: number[]): number[] {
-  const starts: number[] = [];
-  let cursor = C.HEADER_REGION_BLOCKS;
-  for (const b of layerBlocks) {
-    starts.push(cursor);
-    cursor = alignUp(cursor + b, C.REGION_ALIGN_BLOCKS);
-  }
-  starts.push(cursor); // end of the last region
-  return starts;
-}
 
 export interface PlanOptions {
   /** Device size in bytes; default: content plus headroom. */
@@ -52,40 +44,28 @@ export interface PlanOptions {
 
 export type { Piece };
 
+export interface LayoutRegion {
+  what: string;
+  start: number;
+  end: number;
+}
+
 const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
-const LOST_FOUND = Buffer.from('lost+found');
-
-function fileType(i: Inode): number {
-  switch (i.kind) {
-    case 'file': return C.FT_REG;
-    case 'dir': return C.FT_DIR;
-    case 'symlink': return C.FT_SYMLINK;
-    case 'char': return C.FT_CHR;
-    case 'block': return C.FT_BLK;
-    case 'fifo': return C.FT_FIFO;
-  }
-}
-
-function typeBits(i: Inode): number {
-  switch (i.kind) {
-    case 'file': return C.S_IFREG;
-    case 'dir': return C.S_IFDIR;
-    case 'symlink': return C.S_IFLNK;
-    case 'char': return C.S_IFCHR;
-    case 'block': return C.S_IFBLK;
-    case 'fifo': return C.S_IFIFO;
-  }
-}
 
 interface DirPlace {
   dir: DirInode;
-  parentIno: number;
-  /** First block of its area in the directory region (absolute). */
-  start: number;
+  /** The layer's copy that is this directory's content, or null. */
+  copy: DirSnapshot | null;
   xattrBlock: boolean;
+  /** Blocks it needs in the image's own area (xattr block, and when there is no copy: extent leaves and content). */
+  ownBlocks: number;
+  /** Offset of those in the image's own area (relative, then absolute). */
+  ownAt: number;
   leafBlocks: number;
   dirBlocks: number;
   htree: boolean;
+  /** Content when there is no copy. */
+  blocks: Buffer[] | null;
 }
 
 export interface PlanStats {
@@ -99,6 +79,8 @@ export interface PlanStats {
   directories: number;
 }
 
+const sameBlocks = (a: Buffer[], b: Buffer[]) => a.length === b.length && a.every((x, i) => x.equals(b[i]!));
+
 export class Ext4Plan {
   readonly totalBytes: number;
   readonly stats: PlanStats;
@@ -106,52 +88,63 @@ export class Ext4Plan {
   private readonly groups: number;
   private readonly ipg: number;
   private readonly gdtBlocks: number;
-  private readonly layerStart: number[];
   private readonly inodeTableStart: number;
-  private readonly bitmapStart: number;
-  private layerInodeBase: number[] = [];
+  /** The image's own area: bitmaps, then directory blocks no layer holds. */
+  private readonly ownStart: number;
+  private readonly ownInHeader: boolean;
+  private readonly ownDirBlocks: number;
   private readonly dirs: DirPlace[] = [];
   private readonly leaves: Inode[] = [];
+  private readonly liveCopies = new Set<DirSnapshot>();
   private readonly blockMap: Bitmap;
   private readonly inodeMap: Bitmap;
   private readonly header: Buffer;
 
-  constructor(private readonly root: DirInode, private readonly layers: LayerPlan[], private readonly opts: PlanOptions) {
+  constructor(private readonly root: DirInode, private readonly layers: LayerPlan[], private readonly layout: LayerLayout, private readonly opts: PlanOptions) {
     this.seed = seedWords(opts.hashSeed);
     const { dirsInOrder, parents, leaves } = this.collect();
     this.leaves = leaves;
-    const maxIno = this.numberInodes(dirsInOrder, leaves);
+    let maxIno = C.FIRST_INO;
+    for (const l of leaves) maxIno = Math.max(maxIno, layout.inoOf(l));
+    for (const d of dirsInOrder) {
+      if (d.ino === 0) throw new Error(`Ext4Plan: directory without an inode number (layer ${d.layer})`);
+      maxIno = Math.max(maxIno, d.ino);
+    }
+    dirsInOrder.sort((a, b) => a.ino - b.ino);
 
-    // Directory region size does not depend on geometry: compute it first.
-    let dirRegionBlocks = 0;
-    const dirShapes = dirsInOrder.map((d) => {
-      const entries = this.dirEntries(d);
-      const shape = buildDirectory(d.ino, parents.get(d)!.ino, entries, this.seed);
+    // Each directory's content is the copy its last layer made, when that is
+    // still what it holds; else it goes in the image's own area.
+    let own = 0;
+    this.dirs = dirsInOrder.map((d) => {
+      const shape = buildDirectory(d.ino, parents.get(d)!.ino, layout.entries(d), this.seed);
+      const latest = layout.latest.get(d);
+      const copy = latest !== undefined && sameBlocks(latest.blocks, shape.blocks) ? latest : null;
+      if (copy) this.liveCopies.add(copy);
       const xattrBlock = d.xattrs !== null && !fitsInInode(toXattrItems(d.xattrs, () => `directory inode ${d.ino}`));
-      const leafBlocks = extentLeafBlocks(shape.blocks.length);
-      const total = (xattrBlock ? 1 : 0) + leafBlocks + shape.blocks.length;
-      const place = { dir: d, parentIno: parents.get(d)!.ino, start: dirRegionBlocks, xattrBlock, leafBlocks, dirBlocks: shape.blocks.length, htree: shape.htree };
-      dirRegionBlocks += total;
+      const leafBlocks = copy ? 0 : extentLeafBlocks(shape.blocks.length);
+      const ownBlocks = (xattrBlock ? 1 : 0) + (copy ? 0 : leafBlocks + shape.blocks.length);
+      const place: DirPlace = { dir: d, copy, xattrBlock, ownBlocks, ownAt: own, leafBlocks, dirBlocks: shape.blocks.length, htree: shape.htree, blocks: copy ? null : shape.blocks };
+      own += ownBlocks;
       return place;
     });
+    this.ownDirBlocks = own;
 
     // Geometry: the inode tables grow with the group count, and the group
     // count with everything; iterate to a fixed point.
     const requested = opts.sizeBytes !== undefined ? Math.floor(opts.sizeBytes / C.BLOCK_SIZE) : undefined;
-    const starts = layerRegionStarts(layers.map((l) => l.blocks));
-    this.layerStart = starts.slice(0, layers.length);
-    const layerEnd = starts[layers.length]!;
+    const layerEnd = layout.nextStart();
     let groups = 1;
-    let ipg = 0, itBlocks = 0, dirStart = 0, bitmapStart = 0, total = 0, end = 0;
+    let ipg = 0, itBlocks = 0, ownStart = 0, inHeader = true, total = 0, end = 0;
     for (let iter = 0; iter < 20; iter++) {
-      const used = layerEnd + dirRegionBlocks;
+      const used = layerEnd + own;
       const sizeGuess = requested ?? used + Math.max(16384, Math.ceil(used / 10));
       const wantInodes = Math.max(maxIno + Math.max(1024, Math.ceil(maxIno / 4)), Math.floor((sizeGuess * C.BLOCK_SIZE) / 65536));
       ipg = Math.min(alignUp(Math.ceil(wantInodes / groups), C.INODES_PER_BLOCK), C.BLOCKS_PER_GROUP);
       itBlocks = (groups * ipg) / C.INODES_PER_BLOCK;
-      dirStart = alignUp(layerEnd + itBlocks, C.REGION_ALIGN_BLOCKS);
-      bitmapStart = dirStart + dirRegionBlocks;
-      end = bitmapStart + 2 * groups;
+      const headerBlocks = 1 + Math.ceil((groups * C.GROUP_DESC_SIZE) / C.BLOCK_SIZE);
+      inHeader = headerBlocks + 2 * groups + own <= C.HEADER_REGION_BLOCKS;
+      ownStart = inHeader ? headerBlocks : alignUp(layerEnd + itBlocks, C.REGION_ALIGN_BLOCKS);
+      end = inHeader ? layerEnd + itBlocks : ownStart + 2 * groups + own;
       total = requested ?? alignUp(end + Math.max(16384, Math.ceil(end / 10)), C.REGION_ALIGN_BLOCKS);
       // Many small files can need more groups (inodes) than the blocks do;
       // every group must then have blocks of its own.
@@ -171,27 +164,29 @@ export class Ext4Plan {
     this.ipg = ipg;
     this.gdtBlocks = Math.ceil((groups * C.GROUP_DESC_SIZE) / C.BLOCK_SIZE);
     this.inodeTableStart = layerEnd;
-    this.bitmapStart = bitmapStart;
+    this.ownStart = ownStart;
+    this.ownInHeader = inHeader;
     this.totalBytes = total * C.BLOCK_SIZE;
-    for (const s of dirShapes) s.start += dirStart;
-    this.dirs = dirShapes;
+    for (const p of this.dirs) p.ownAt += ownStart + 2 * groups;
 
     // Allocation bitmaps.
     this.blockMap = new Bitmap(total);
     this.blockMap.setRange(0, 1 + this.gdtBlocks);
     let liveData = 0, hidden = 0;
     layers.forEach((l, li) => {
+      const start = layout.areas[li]!.start;
       for (const s of l.slots) {
         if (s.inode.links > 0) {
-          this.blockMap.setRange(this.layerStart[li]! + s.inode.firstBlock, s.inode.ownBlocks);
+          this.blockMap.setRange(start + s.inode.firstBlock, s.inode.ownBlocks);
           liveData += s.inode.ownBlocks;
         } else {
           hidden += s.inode.ownBlocks;
         }
       }
     });
+    for (const c of this.liveCopies) this.blockMap.setRange(c.start, c.blocks.length);
     this.blockMap.setRange(layerEnd, itBlocks);
-    this.blockMap.setRange(dirStart, dirRegionBlocks + 2 * groups);
+    this.blockMap.setRange(ownStart, 2 * groups + own);
     this.inodeMap = new Bitmap(groups * ipg + 1); // bit i = inode i (bit 0 unused)
     this.inodeMap.setRange(1, C.FIRST_INO - 1);
     for (const d of dirsInOrder) this.inodeMap.set(d.ino);
@@ -236,15 +231,12 @@ export class Ext4Plan {
       }
     }
     // lost+found is where e2fsck reconnects orphans; every ext4 has one.
-    let lf = this.root.children.get(LOST_FOUND.toString('latin1'));
+    let lf = this.root.children.get(LOST_FOUND);
     if (lf === undefined || !isDir(lf)) {
       if (lf !== undefined) throw new SmrError('LAYER_BAD_ENTRY', "/lost+found in the image is not a directory; ext4 needs it to be one");
-      const made: DirInode = {
-        kind: 'dir', perm: 0o700, uid: 0, gid: 0, mtime: this.root.mtime, atime: this.root.mtime, ctime: this.root.mtime,
-        xattrs: null, layer: -1, ordinal: -1, ino: 0, links: 2, firstBlock: -1, ownBlocks: 0,
-        children: new Map(), boundLayer: -2, boundNames: null,
-      };
-      this.root.children.set(LOST_FOUND.toString('latin1'), made);
+      // An upper layer removed the one made before the first layer.
+      const made = makeLostFound(this.root);
+      this.root.children.set(LOST_FOUND, made);
       this.root.links++;
       parents.set(made, this.root);
       dirs.push(made);
@@ -253,44 +245,17 @@ export class Ext4Plan {
     return { dirsInOrder: dirs, parents, leaves };
   }
 
-  /**
-   * Inode numbers: 2 root, 11 lost+found, directories from 12 in creation
-   * order within the first 2048 (one 512 KiB chunk of inode table, which
-   * changes whenever a directory does), then per layer an aligned range in
-   * stream order, then any directories that did not fit.
-   */
-  private numberInodes(dirs: DirInode[], leaves: Inode[]): number {
-    const lf = this.root.children.get(LOST_FOUND.toString('latin1')) as DirInode;
-    this.root.ino = C.ROOT_INO;
-    lf.ino = C.FIRST_INO;
-    const others = dirs.filter((d) => d !== this.root && d !== lf).sort((a, b) => a.ordinal - b.ordinal);
-    let cursor = C.INODE_RANGE_ALIGN;
-    const base: number[] = [];
-    for (const l of this.layers) {
-      base.push(cursor);
-      cursor = alignUp(cursor + l.inodes, C.INODE_RANGE_ALIGN);
-    }
-    this.layerInodeBase = base;
-    for (const leaf of leaves) leaf.ino = base[leaf.layer]! + leaf.ordinal + 1;
-    let next = C.FIRST_INO + 1;
-    for (const d of others) {
-      if (next === C.INODE_RANGE_ALIGN + 1) next = cursor + 1; // overflow past the layer ranges
-      d.ino = next++;
-    }
-    // Directories sort by inode number from here on (that is their region order).
-    dirs.sort((a, b) => a.ino - b.ino);
-    let max = C.FIRST_INO;
-    for (const d of dirs) max = Math.max(max, d.ino);
-    for (const l of leaves) max = Math.max(max, l.ino);
-    return max;
+  /** Where a directory's content starts. */
+  private dirBlocksAt(p: DirPlace): number {
+    return p.copy ? p.copy.start : p.ownAt + (p.xattrBlock ? 1 : 0) + p.leafBlocks;
   }
 
-  private dirEntries(d: DirInode): DirEntryIn[] {
-    const out: DirEntryIn[] = [];
-    for (const [name, child] of d.children) {
-      out.push({ name: Buffer.from(name, 'latin1'), ino: child.ino, fileType: fileType(child) });
-    }
-    return out;
+  private dirXattrAt(p: DirPlace): number {
+    return p.xattrBlock ? p.ownAt : 0;
+  }
+
+  private dirExtents(p: DirPlace): ExtentTree {
+    return buildExtentTree(this.dirBlocksAt(p), p.dirBlocks, p.ownAt + (p.xattrBlock ? 1 : 0));
   }
 
   private buildHeader(total: number, usedBlocks: number, usedInodes: number): Buffer {
@@ -316,8 +281,8 @@ export class Ext4Plan {
       const first = g * C.BLOCKS_PER_GROUP;
       const count = Math.min(C.BLOCKS_PER_GROUP, total - first);
       encodeGroupDesc({
-        blockBitmap: this.bitmapStart + g,
-        inodeBitmap: this.bitmapStart + groups + g,
+        blockBitmap: this.ownStart + g,
+        inodeBitmap: this.ownStart + groups + g,
         inodeTable: this.inodeTableStart + (g * ipg) / C.INODES_PER_BLOCK,
         freeBlocks: count - this.blockMap.countSet(first, count),
         freeInodes: ipg - this.inodeMap.countSet(g * ipg + 1, ipg),
@@ -327,36 +292,85 @@ export class Ext4Plan {
     return hdr;
   }
 
-  /** Block bitmaps then inode bitmaps, one block per group each. */
-  private bitmapPiece(): Piece {
+  /**
+   * The image's own area: block bitmaps then inode bitmaps (one block per
+   * group each), then the directory blocks no layer's copy holds.
+   */
+  private ownPiece(): Piece {
     const { groups, ipg } = this;
-    const total = this.totalBytes / C.BLOCK_SIZE;
-    const out = Buffer.alloc(2 * groups * C.BLOCK_SIZE);
+    const B = C.BLOCK_SIZE;
+    const total = this.totalBytes / B;
+    const out = Buffer.alloc((2 * groups + this.ownDirBlocks) * B);
     for (let g = 0; g < groups; g++) {
       const first = g * C.BLOCKS_PER_GROUP;
-      this.blockMap.block(first, Math.min(C.BLOCKS_PER_GROUP, total - first), C.BLOCK_SIZE).copy(out, g * C.BLOCK_SIZE);
+      this.blockMap.block(first, Math.min(C.BLOCKS_PER_GROUP, total - first), B).copy(out, g * B);
       // Inode i is bit (i - 1) of its group's bitmap.
-      this.inodeMap.block(g * ipg + 1, ipg, C.BLOCK_SIZE).copy(out, (groups + g) * C.BLOCK_SIZE);
+      this.inodeMap.block(g * ipg + 1, ipg, B).copy(out, (groups + g) * B);
     }
-    return { offset: this.bitmapStart * C.BLOCK_SIZE, data: out };
+    for (const p of this.dirs) {
+      let at = (p.ownAt - this.ownStart) * B;
+      const items = xattrItemsOf(p.dir);
+      if (p.xattrBlock && items) {
+        buildXattrBlock(items).copy(out, at);
+        at += B;
+      }
+      if (p.blocks === null) continue;
+      for (const b of [...this.dirExtents(p).leaves, ...p.blocks]) {
+        b.copy(out, at);
+        at += B;
+      }
+    }
+    return { offset: this.ownStart * B, data: out };
   }
 
   /**
-   * Byte ranges reserved by files that upper layers hid: they stay holes.
-   * (For reports: which chunks of a lower image cannot reappear here.)
+   * Byte ranges that nothing in the filesystem reaches: blocks of files that
+   * upper layers hid, and directory copies that upper layers replaced. Kept
+   * by default, holes with `--hidden zero`.
    */
   hiddenRanges(): Array<{ start: number; end: number }> {
+    const B = C.BLOCK_SIZE;
     const out: Array<{ start: number; end: number }> = [];
+    const add = (start: number, blocks: number) => {
+      const last = out[out.length - 1];
+      if (last && last.end === start * B) last.end += blocks * B;
+      else out.push({ start: start * B, end: (start + blocks) * B });
+    };
     this.layers.forEach((l, li) => {
-      for (const s of l.slots) {
-        if (s.inode.links > 0) continue;
-        const start = (this.layerStart[li]! + s.inode.firstBlock) * C.BLOCK_SIZE;
-        const last = out[out.length - 1];
-        if (last && last.end === start) last.end = start + s.inode.ownBlocks * C.BLOCK_SIZE;
-        else out.push({ start, end: start + s.inode.ownBlocks * C.BLOCK_SIZE });
-      }
+      const area = this.layout.areas[li]!;
+      for (const s of l.slots) if (s.inode.links === 0) add(area.start + s.inode.firstBlock, s.inode.ownBlocks);
+      for (const c of area.snapshots) if (!this.liveCopies.has(c)) add(c.start, c.blocks.length);
     });
     return out;
+  }
+
+  /**
+   * What each byte range of the image holds, in offset order: for reports
+   * that tell which ext4 structure a chunk belongs to.
+   */
+  regions(): LayoutRegion[] {
+    const B = C.BLOCK_SIZE;
+    const own = this.ownStart * B;
+    const bitmapsEnd = own + 2 * this.groups * B;
+    const out: LayoutRegion[] = [{ what: 'header', start: 0, end: (1 + this.gdtBlocks) * B }];
+    const ownRegions: LayoutRegion[] = [
+      { what: 'bitmaps', start: own, end: bitmapsEnd },
+      { what: 'directory blocks (image)', start: bitmapsEnd, end: bitmapsEnd + this.ownDirBlocks * B },
+    ];
+    if (this.ownInHeader) out.push(...ownRegions);
+    this.layout.areas.forEach((a, li) => {
+      const s = a.start * B;
+      out.push({ what: `layer ${li} data`, start: s, end: s + a.dataBlocks * B });
+      out.push({ what: `directory blocks (layer ${li})`, start: s + a.dataBlocks * B, end: s + (a.dataBlocks + a.dirBlocks) * B });
+    });
+    const it = this.inodeTableStart * B;
+    out.push({ what: 'inode table (directories)', start: it, end: it + C.INODE_RANGE_ALIGN * C.INODE_SIZE });
+    this.layout.areas.forEach((a, li) => {
+      const s = it + a.inodeBase * C.INODE_SIZE;
+      out.push({ what: `inode table (layer ${li})`, start: s, end: s + a.inodes * C.INODE_SIZE });
+    });
+    if (!this.ownInHeader) out.push(...ownRegions);
+    return out.filter((r) => r.end > r.start);
   }
 
   /** Byte offset of the inode tables. */
@@ -371,12 +385,11 @@ export class Ext4Plan {
   hiddenInodeRanges(): Array<{ start: number; end: number }> {
     const live = new Set<number>(this.leaves.map((l) => l.ino));
     const out: Array<{ start: number; end: number }> = [];
-    const base = 0;
     this.layers.forEach((l, li) => {
       for (let k = 0; k < l.inodes; k++) {
-        const ino = this.layerInodeBase[li]! + k + 1;
+        const ino = this.layout.areas[li]!.inodeBase + k + 1;
         if (live.has(ino)) continue;
-        const start = base + (ino - 1) * C.INODE_SIZE;
+        const start = (ino - 1) * C.INODE_SIZE;
         const last = out[out.length - 1];
         if (last && last.end === start) last.end += C.INODE_SIZE;
         else out.push({ start, end: start + C.INODE_SIZE });
@@ -385,14 +398,14 @@ export class Ext4Plan {
     return out;
   }
 
-  /** Superblock and group descriptors, at offset 0. */
+  /** Superblock and group descriptors at offset 0, with the image's own area when the header holds it. */
   headerPiece(): Piece {
-    return { offset: 0, data: this.header };
+    return { offset: 0, data: this.ownInHeader ? Buffer.concat([this.header, this.ownPiece().data]) : this.header };
   }
 
   /** Start block of each layer's region. */
   layerStartBlock(layer: number): number {
-    return this.layerStart[layer]!;
+    return this.layout.areas[layer]!.start;
   }
 
   /** Whether a slot's inode is still visible in the final tree. */
@@ -400,7 +413,17 @@ export class Ext4Plan {
     return slot.inode.links > 0;
   }
 
-  /** Inode table slices, the directory region and the bitmaps, in offset order. */
+  /**
+   * The directory copies in a layer's region, in offset order; with
+   * `replaced` false, only those that are still a directory's content.
+   */
+  *layerDirPieces(layer: number, replaced: boolean): Generator<Piece> {
+    for (const c of this.layout.areas[layer]!.snapshots) {
+      if (replaced || this.liveCopies.has(c)) yield { offset: c.start * C.BLOCK_SIZE, data: c.blocks.length === 1 ? c.blocks[0]! : Buffer.concat(c.blocks) };
+    }
+  }
+
+  /** Inode table slices, then the image's own area when the header does not hold it. */
   *tailPieces(): Generator<Piece> {
     // Inode table, one 2048-inode slice (512 KiB) at a time.
     const all: Inode[] = [...this.dirs.map((d) => d.dir as Inode), ...this.leaves].sort((a, b) => a.ino - b.ino);
@@ -416,18 +439,7 @@ export class Ext4Plan {
       }
       yield { offset: this.inodeTableStart * C.BLOCK_SIZE + sliceNo * slice * C.INODE_SIZE, data: buf };
     }
-    // Directory region, one directory at a time.
-    for (const p of this.dirs) {
-      const pieces: Buffer[] = [];
-      const items = xattrItemsOf(p.dir);
-      if (p.xattrBlock && items) pieces.push(buildXattrBlock(items));
-      const shape = buildDirectory(p.dir.ino, p.parentIno, this.dirEntries(p.dir), this.seed);
-      const first = p.start + (p.xattrBlock ? 1 : 0);
-      pieces.push(...buildExtentTree(first + p.leafBlocks, p.dirBlocks, first).leaves);
-      pieces.push(...shape.blocks);
-      yield { offset: p.start * C.BLOCK_SIZE, data: pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces) };
-    }
-    yield this.bitmapPiece();
+    if (!this.ownInHeader) yield this.ownPiece();
   }
 
   private encode(node: Inode, place: DirPlace | undefined): Buffer {
@@ -446,19 +458,18 @@ export class Ext4Plan {
     };
     if (node.kind === 'dir') {
       const p = place!;
-      const first = p.start + (p.xattrBlock ? 1 : 0);
-      const tree = buildExtentTree(first + p.leafBlocks, p.dirBlocks, first);
+      const xattrAt = this.dirXattrAt(p);
       return encodeInode({
         ...common,
         size: p.dirBlocks * C.BLOCK_SIZE,
-        blocks: (p.xattrBlock ? 1 : 0) + p.leafBlocks + p.dirBlocks,
+        blocks: (xattrAt ? 1 : 0) + p.leafBlocks + p.dirBlocks,
         extents: true,
         htree: p.htree,
-        iblock: tree.iblock,
-        xattrBlock: p.xattrBlock ? p.start : 0,
+        iblock: this.dirExtents(p).iblock,
+        xattrBlock: xattrAt,
       });
     }
-    const layerStart = node.firstBlock >= 0 ? this.layerStart[node.layer]! : 0;
+    const layerStart = node.firstBlock >= 0 ? this.layout.areas[node.layer]!.start : 0;
     const xattrBlock = xattrBlockOf(layerStart, node);
     switch (node.kind) {
       case 'file': {

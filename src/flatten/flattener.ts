@@ -6,8 +6,6 @@
 // second pass can stream content straight to its final place.
 import type { TarEntry, TarTime } from '../tar/types.js';
 import { SmrError } from '../util/errors.js';
-import { BLOCK_SIZE } from '../ext4/constants.js';
-import { blocksForFile, inodeNeedsXattrBlock, slowSymlink } from '../ext4/placement.js';
 import { displayPath, splitEntryPath } from './path.js';
 import {
   boundInLayer,
@@ -29,6 +27,13 @@ export interface Slot {
   entryIndex: number;
 }
 
+/**
+ * How many blocks a new non-directory inode reserves in its layer's region.
+ * The filesystem writer that gets the tree decides (and may refuse the inode
+ * with an SmrError); the flattener only keeps the reservations in order.
+ */
+export type BlocksFor = (node: Inode, where: () => string) => number;
+
 export interface LayerPlan {
   index: number;
   slots: Slot[];
@@ -37,6 +42,11 @@ export interface LayerPlan {
   /** Non-directory inodes created by the layer (live or not). */
   inodes: number;
   entries: number;
+  /**
+   * Directories whose entries the layer created or changed, in the order it
+   * first did (a writer may place their blocks beside the layer's own).
+   */
+  dirs: Set<DirInode>;
 }
 
 export class Flattener {
@@ -47,12 +57,12 @@ export class Flattener {
   private entryIndex = 0;
   private describe: (e: TarEntry) => string = (e) => displayPath(e.path);
 
-  constructor() {
+  constructor(private readonly blocksFor: BlocksFor) {
     this.root = this.newDir(-1, { perm: 0o755, uid: 0, gid: 0, mtime: EPOCH0 });
   }
 
   beginLayer(index: number, describe: (e: TarEntry) => string): LayerPlan {
-    this.current = { index, slots: [], blocks: 0, inodes: 0, entries: 0 };
+    this.current = { index, slots: [], blocks: 0, inodes: 0, entries: 0, dirs: new Set() };
     this.layers.push(this.current);
     this.entryIndex = 0;
     this.describe = describe;
@@ -98,7 +108,7 @@ export class Flattener {
       // entries: what this layer put there stays; a directory this layer
       // re-declared loses only its lower content.
       if (!boundInLayer(parent, hidden, layer.index)) {
-        parent.children.delete(hidden);
+        if (parent.children.delete(hidden)) layer.dirs.add(parent);
       } else {
         const kept = parent.children.get(hidden);
         if (kept && isDir(kept)) this.makeOpaque(kept, layer.index);
@@ -114,6 +124,7 @@ export class Flattener {
         const d = this.newDir(layer.index, e);
         d.xattrs = xattrsOf(e);
         parent.children.set(name, d);
+        layer.dirs.add(parent);
       }
       markBound(parent, name, layer.index);
       return;
@@ -126,6 +137,7 @@ export class Flattener {
       node = this.newLeaf(e, layer, idx, where);
     }
     parent.children.set(name, node); // replaces (unlinks) whatever was there
+    layer.dirs.add(parent);
     markBound(parent, name, layer.index);
   }
 
@@ -136,7 +148,7 @@ export class Flattener {
 
   private newDir(layer: number, e: Pick<TarEntry, 'mtime'> & { perm?: number; mode?: number; uid: number; gid: number; atime?: TarTime; ctime?: TarTime }): DirInode {
     const perm = (e.perm ?? e.mode ?? 0o755) & 0o7777;
-    return {
+    const dir: DirInode = {
       kind: 'dir',
       perm,
       uid: e.uid,
@@ -155,6 +167,8 @@ export class Flattener {
       boundLayer: -2,
       boundNames: null,
     };
+    this.current?.dirs.add(dir); // a new directory's (empty) entries are the layer's too
+    return dir;
   }
 
   private setAttrs(node: Inode, e: TarEntry): void {
@@ -184,21 +198,15 @@ export class Flattener {
       ownBlocks: 0,
     };
     let node: Inode;
-    let dataBlocks = 0;
     switch (e.type) {
       case 'file':
         node = { ...base, kind: 'file', size: e.size };
-        dataBlocks = blocksForFile(e.size);
         break;
       case 'symlink': {
         const target = Buffer.from(e.linkname, 'latin1');
         if (target.length === 0) throw new SmrError('LAYER_BAD_ENTRY', `${where()}: symbolic link with an empty target`);
-        if (target.length >= BLOCK_SIZE) {
-          throw new SmrError('LAYER_BAD_ENTRY', `${where()}: symbolic link target is ${target.length} bytes, at most ${BLOCK_SIZE - 1} allowed`);
-        }
         // Linux gives every symlink 0777 whatever the archive says (there is no lchmod).
         node = { ...base, kind: 'symlink', target, perm: 0o777 };
-        dataBlocks = slowSymlink(target.length) ? 1 : 0;
         break;
       }
       case 'char':
@@ -211,7 +219,7 @@ export class Flattener {
       default:
         throw new SmrError('LAYER_BAD_ENTRY', `${where()}: unsupported entry type ${e.type}`);
     }
-    const blocks = (inodeNeedsXattrBlock(node.xattrs, where) ? 1 : 0) + dataBlocks;
+    const blocks = this.blocksFor(node, where);
     if (blocks > 0) {
       node.firstBlock = layer.blocks;
       node.ownBlocks = blocks;
@@ -253,6 +261,7 @@ export class Flattener {
         if (isWhiteout) return null;
         child = this.newDir(layer, { perm: 0o755, uid: 0, gid: 0, mtime: EPOCH0 });
         dir.children.set(name, child);
+        this.layer().dirs.add(dir);
         markBound(dir, name, layer);
       }
       if (child.kind === 'symlink') {
@@ -320,6 +329,7 @@ export class Flattener {
     for (const [name, child] of [...dir.children]) {
       if (!boundInLayer(dir, name, layer)) {
         dir.children.delete(name);
+        this.layer().dirs.add(dir);
       } else if (isDir(child)) {
         this.makeOpaque(child, layer);
       }

@@ -1,6 +1,8 @@
 // Turning tar entry names into safe path components inside the image root.
 import { SmrError } from '../util/errors.js';
-import { MAX_NAME_LEN } from '../ext4/constants.js';
+
+/** Linux's limit on one name (NAME_MAX), which ext4 shares. */
+const NAME_MAX = 255;
 
 /**
  * Splits a tar name (latin1 byte string) into components. "./a//b/" gives
@@ -17,8 +19,8 @@ export function splitEntryPath(name: string, what: () => string): string[] {
     if (part === '..') {
       throw new SmrError('LAYER_PATH_ESCAPE', `${what()}: path contains '..'`);
     }
-    if (part.length > MAX_NAME_LEN) {
-      throw new SmrError('LAYER_NAME_TOO_LONG', `${what()}: name component is ${part.length} bytes, ext4 allows ${MAX_NAME_LEN}`);
+    if (part.length > NAME_MAX) {
+      throw new SmrError('LAYER_NAME_TOO_LONG', `${what()}: name component is ${part.length} bytes, at most ${NAME_MAX} allowed`);
     }
     if (part.includes('\0')) {
       throw new SmrError('LAYER_BAD_NAME', `${what()}: name contains a NUL byte`);

@@ -2,8 +2,10 @@
 //
 // Every layer is applied to an in-memory tree of metadata (the flattener),
 // which reserves each new file's blocks in its layer's region in stream
-// order. Where a file's bytes go is therefore known the moment its header is
-// read. What is not known until the last layer is whether an upper layer will
+// order; when a layer ends, the ext4 layout copies the directories it
+// touched after its files (ext4/layer-layout), so the next layer's region
+// starts there. Where a file's bytes go is therefore known the moment its
+// header is read. What is not known until the last layer is whether an upper layer will
 // hide the file. By default a hidden file's bytes stay where they were
 // written (its blocks are free in the bitmaps, so nothing in the filesystem
 // reaches them): a derived image then has the same bytes as its base at the
@@ -11,12 +13,13 @@
 // holes instead. Two ways to write follow:
 //
 //   random-access sink (a file): one pass. Content is written as it streams;
-//   at the end hidden ranges are cleared (zero mode), then the inode tables,
-//   directories, bitmaps and superblock are written.
+//   at the end hidden ranges are cleared (zero mode), then the directory
+//   copies, inode tables, bitmaps and superblock are written.
 //
 //   streaming sink (a chunker): two passes. Pass 1 reads headers only; pass 2
-//   re-reads the layers and writes the content to keep, in offset order, so
-//   a chunk is final as soon as the writer moves past it.
+//   re-reads the layers and writes the content to keep (each layer's files,
+//   then its directory copies), in offset order, so a chunk is final as soon
+//   as the writer moves past it.
 import { createHash, type Hash } from 'node:crypto';
 import { SmrError } from '../util/errors.js';
 import type { ProgressSink, ResolvedImage } from '../oci/types.js';
@@ -25,7 +28,10 @@ import type { TarEntry } from '../tar/types.js';
 import { Flattener, type LayerPlan, type Slot } from '../flatten/flattener.js';
 import { displayPath } from '../flatten/path.js';
 import { BLOCK_SIZE } from '../ext4/constants.js';
-import { Ext4Plan, layerRegionStarts, type PlanStats } from '../ext4/plan.js';
+import { blocksFor } from '../ext4/placement.js';
+import { seedWords } from '../ext4/hash.js';
+import { LayerLayout } from '../ext4/layer-layout.js';
+import { Ext4Plan, type LayoutRegion, type PlanStats } from '../ext4/plan.js';
 import { contentBlock, slotMetadata } from '../ext4/slot-blocks.js';
 import { isRandomAccess, type ImageSink } from '../sink/types.js';
 import { readAhead } from '../util/read-ahead.js';
@@ -53,6 +59,8 @@ export interface BuildResult {
   inodeTableOffset: number;
   /** Inode-table bytes of the hidden files (zero here), from the table's start. */
   hiddenInodeRanges: Array<{ start: number; end: number }>;
+  /** What each byte range of the image holds (for reports). */
+  regions: LayoutRegion[];
 }
 
 function layerLabel(image: ResolvedImage, i: number): string {
@@ -88,11 +96,11 @@ type ContentWriter = (layerStart: number, slot: Slot, e: TarEntry, reader: TarRe
  * Applies every layer to a new flattener, verifying diff_ids. When `content`
  * is given (one-pass mode), each new slot's blocks are written as they come.
  */
-async function readLayers(image: ResolvedImage, progress: ProgressSink | undefined, content?: ContentWriter): Promise<Flattener> {
-  const flat = new Flattener();
+async function readLayers(image: ResolvedImage, progress: ProgressSink | undefined, content?: ContentWriter): Promise<{ flat: Flattener; layout: LayerLayout }> {
+  const flat = new Flattener(blocksFor);
+  const layout = new LayerLayout(flat.root, seedWords(deriveIdentity(image).hashSeed));
   const n = image.layers.length;
   let bytesSeen = 0;
-  let layerStart = layerRegionStarts([])[0]!;
   for (let i = 0; i < n; i++) {
     const label = layerLabel(image, i);
     const hash = createHash('sha256');
@@ -101,6 +109,7 @@ async function readLayers(image: ResolvedImage, progress: ProgressSink | undefin
       progress?.update({ phase: `layer ${i + 1}/${n}`, done: bytesSeen });
     });
     const plan = flat.beginLayer(i, (e: TarEntry) => `${label}: entry '${displayPath(e.path)}'`);
+    const layerStart = layout.nextStart();
     try {
       for (let e = await reader.next(); e !== null; e = await reader.next()) {
         const slots = plan.slots.length;
@@ -110,20 +119,19 @@ async function readLayers(image: ResolvedImage, progress: ProgressSink | undefin
     } finally {
       close();
     }
-    flat.endLayer();
-    layerStart = layerRegionStarts(flat.layers.map((l) => l.blocks))[i + 1]!;
+    layout.endLayer(flat.endLayer());
     const got = `sha256:${hash.digest('hex')}`;
     const want = image.layers[i]!.diffId;
     if (got !== want) {
       throw new SmrError('DIGEST_MISMATCH', `${label}: uncompressed content has digest ${got}, the image config says ${want}`);
     }
   }
-  return flat;
+  return { flat, layout };
 }
 
-function makePlan(image: ResolvedImage, flat: Flattener, opts: BuildOptions): Ext4Plan {
+function makePlan(image: ResolvedImage, { flat, layout }: { flat: Flattener; layout: LayerLayout }, opts: BuildOptions): Ext4Plan {
   const identity = deriveIdentity(image);
-  return new Ext4Plan(flat.root, flat.layers, {
+  return new Ext4Plan(flat.root, flat.layers, layout, {
     sizeBytes: opts.sizeBytes,
     uuid: identity.uuid,
     hashSeed: identity.hashSeed,
@@ -151,14 +159,16 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
     if (isRandomAccess(sink)) {
       // The device size is known only at the end; the file grows meanwhile.
       await sink.begin(opts.sizeBytes ?? 0);
-      const flat = await readLayers(image, progress, (layerStart, slot, e, reader) => writeSlot(sink, layerStart, slot, e, reader, () => {}));
-      plan = makePlan(image, flat, opts);
+      const read = await readLayers(image, progress, (layerStart, slot, e, reader) => writeSlot(sink, layerStart, slot, e, reader, () => {}));
+      plan = makePlan(image, read, opts);
       if (keepHidden === false) await sink.clear(plan.hiddenRanges());
+      for (let i = 0; i < image.layers.length; i++) for (const p of plan.layerDirPieces(i, keepHidden)) await sink.write(p.offset, p.data);
       await sink.resize(plan.totalBytes);
       await sink.write(0, plan.headerPiece().data);
     } else {
-      const flat = await readLayers(image, progress);
-      plan = makePlan(image, flat, opts);
+      const read = await readLayers(image, progress);
+      const flat = read.flat;
+      plan = makePlan(image, read, opts);
       await sink.begin(plan.totalBytes);
       await sink.write(0, plan.headerPiece().data);
       let written = 0;
@@ -168,11 +178,12 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
           written += b;
           progress?.update({ phase: `writing layer ${i + 1}/${image.layers.length}`, done: written, total: totalData });
         });
+        for (const p of plan.layerDirPieces(i, keepHidden)) await sink.write(p.offset, p.data);
       }
     }
     for (const piece of plan.tailPieces()) await sink.write(piece.offset, piece.data);
     await sink.finish();
-    return { sizeBytes: plan.totalBytes, stats: plan.stats, hiddenRanges: plan.hiddenRanges(), inodeTableOffset: plan.inodeTableOffset(), hiddenInodeRanges: plan.hiddenInodeRanges() };
+    return { sizeBytes: plan.totalBytes, stats: plan.stats, hiddenRanges: plan.hiddenRanges(), inodeTableOffset: plan.inodeTableOffset(), hiddenInodeRanges: plan.hiddenInodeRanges(), regions: plan.regions() };
   } catch (e) {
     await sink.abort();
     throw e;

@@ -18,7 +18,10 @@ export function deriveIdentity(image: Pick<ResolvedImage, 'manifestDigest' | 'co
   const uuid = derive('ext4-uuid', image.manifestDigest);
   uuid[6] = (uuid[6]! & 0x0f) | 0x40; // RFC 4122 version 4 layout
   uuid[8] = (uuid[8]! & 0x3f) | 0x80;
-  const hashSeed = derive('ext4-hash-seed', image.manifestDigest);
+  // Directory blocks are shared with images built on the same base only if
+  // their names hash the same: the seed comes from the bottom layer.
+  const bottom = image.config.rootfs?.diff_ids?.[0];
+  const hashSeed = derive('ext4-hash-seed', typeof bottom === 'string' ? bottom : image.manifestDigest);
   let time = 0;
   const created = typeof image.config.created === 'string' ? Date.parse(image.config.created) : NaN;
   if (Number.isFinite(created)) time = Math.min(Math.max(Math.floor(created / 1000), 0), 2 ** 32 - 1);
