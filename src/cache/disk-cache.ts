@@ -6,9 +6,8 @@
 import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { isHex64 } from '../util/digest.js';
 import type { ChunkTier } from './tier.js';
-
-const NAME = /^[0-9a-f]{64}$/;
 
 export interface DiskCacheStats {
   hits: number;
@@ -43,7 +42,7 @@ export class DiskCache implements ChunkTier {
         continue;
       }
       for (const n of names) {
-        if (!NAME.test(n)) {
+        if (!isHex64(n)) {
           await unlink(join(d, n)).catch(() => {});
           continue;
         }
@@ -111,7 +110,7 @@ export class DiskCache implements ChunkTier {
 
   /** Temp file + rename, so a crash never leaves a partial chunk under its name. */
   private async write(name: string, data: Buffer): Promise<void> {
-    if (!NAME.test(name) || this.index.has(name) || data.length > this.maxBytes) return;
+    if (!isHex64(name) || this.index.has(name) || data.length > this.maxBytes) return;
     await this.evictTo(this.maxBytes - data.length);
     try {
       await writeFileAtomic(this.path(name), data, { makeDir: (d) => mkdir(d, { recursive: true }) });

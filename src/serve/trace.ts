@@ -3,6 +3,7 @@
 // client. One line per chunk, "INDEX DIGEST", appended as they happen (a
 // killed server still leaves a usable trace).
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { isHex64 } from '../util/digest.js';
 import { SmrError } from '../util/errors.js';
 
 const FLUSH_MS = 200;
@@ -61,8 +62,8 @@ export async function readTrace(path: string): Promise<TraceEntry[]> {
   const out: TraceEntry[] = [];
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
-    const m = /^(\d+) ([0-9a-f]{64})$/.exec(line.trim());
-    if (!m) throw new SmrError('TRACE_INVALID', `${path}:${i + 1}: expected "INDEX DIGEST"`);
+    const m = /^(\d+) (\S+)$/.exec(line.trim());
+    if (!m || !isHex64(m[2])) throw new SmrError('TRACE_INVALID', `${path}:${i + 1}: expected "INDEX DIGEST"`);
     out.push({ index: Number(m[1]), digest: m[2]! });
   });
   return out;

@@ -20,6 +20,7 @@ import { ENCRYPTED_RECIPE_MEDIA_TYPE, RECIPE_MEDIA_TYPE, type Recipe } from '../
 import { defaultPlatform, parsePlatform, type Descriptor, type RegistryReference } from '../../oci/index.js';
 import { MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST } from '../../oci/media-types.js';
 import { errorDetail, type RegistryClient } from '../../oci/registry-client.js';
+import { isHex64 } from '../../util/digest.js';
 import { SmrError } from '../../util/errors.js';
 import { discardBody, readBody } from '../../util/http.js';
 import { blobExists, getBlob, uploadBlob } from './registry-blob.js';
@@ -211,7 +212,7 @@ export async function fetchRecipeArtifact(client: RegistryClient, ref: RegistryR
   }
   const where = `${repositoryUri(ref)}@${artifactDigest}`;
   const layer = artifact.layers?.[0];
-  if (!isRecipeArtifact(artifact) || !layer || typeof layer.digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(layer.digest) || (layer.mediaType !== RECIPE_MEDIA_TYPE && layer.mediaType !== ENCRYPTED_RECIPE_MEDIA_TYPE)) {
+  if (!isRecipeArtifact(artifact) || !layer || typeof layer.digest !== 'string' || !(layer.digest.startsWith('sha256:') && isHex64(layer.digest.slice(7))) || (layer.mediaType !== RECIPE_MEDIA_TYPE && layer.mediaType !== ENCRYPTED_RECIPE_MEDIA_TYPE)) {
     throw new SmrError('RECIPE_INVALID', `${where} is not a recipe artifact (no recipe as its first layer)`);
   }
   if (typeof layer.size === 'number' && layer.size > MAX_RECIPE_BYTES) throw new SmrError('RECIPE_INVALID', `${where}: the recipe layer is too large to be a recipe`);
