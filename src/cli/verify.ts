@@ -8,6 +8,7 @@ import { TieredChunkSource } from '../cache/tiered-source.js';
 import { openStore } from '../store/index.js';
 import { isSmrError, SmrError } from '../util/errors.js';
 import { forEachBounded } from '../util/bounded.js';
+import { describeReadError } from '../util/fs-errors.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
 import { keyOption, requireStore, storeSettings, storeOption } from './chunk-options.js';
@@ -73,8 +74,8 @@ ${keyOption.help}
 
     // 2. Against the raw image.
     if (values.image && problems.length === 0) {
-      const fh = await open(values.image as string, 'r').catch((e: NodeJS.ErrnoException) => {
-        throw new SmrError('INPUT_NOT_FOUND', `cannot open ${values.image}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+      const fh = await open(values.image as string, 'r').catch((e: unknown) => {
+        throw new SmrError('INPUT_NOT_FOUND', `cannot open ${values.image}: ${describeReadError(e)}`);
       });
       try {
         const size = (await fh.stat()).size;

@@ -4,6 +4,7 @@
 // killed server still leaves a usable trace).
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { isHex64 } from '../util/digest.js';
+import { describeReadError } from '../util/fs-errors.js';
 import { SmrError } from '../util/errors.js';
 
 const FLUSH_MS = 200;
@@ -57,7 +58,7 @@ export async function readTrace(path: string): Promise<TraceEntry[]> {
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new SmrError('TRACE_NOT_FOUND', `cannot read the trace ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new SmrError('TRACE_NOT_FOUND', `cannot read the trace ${path}: ${describeReadError(e)}`);
   }
   const out: TraceEntry[] = [];
   text.split('\n').forEach((line, i) => {

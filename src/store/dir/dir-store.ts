@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import { SmrError } from '../../util/errors.js';
 import { checkChunkName, chunkKey, isChunkName } from '../chunk-name.js';
-import { isErrno, storeError } from './fs-errors.js';
+import { isErrno, storeError } from '../../util/fs-errors.js';
 import { makeDir } from './make-dir.js';
 import { inspectStoreDir, writeMarker } from './marker.js';
 import type { ChunkInfo, ChunkStore } from '../types.js';

@@ -6,7 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import { SmrError } from '../../util/errors.js';
-import { isErrno, storeError } from './fs-errors.js';
+import { isErrno, storeError } from '../../util/fs-errors.js';
 
 export const MARKER = 'smr-store.json';
 export const STORE_FORMAT = 'stream-my-root-store';
