@@ -1,5 +1,5 @@
 // serve's options for the shared cache tier and the metrics endpoint.
-import type { LogFn } from '../nbd/index.js';
+import type { LogFn } from '../util/log.js';
 import { parseNodeList } from '../cache/shared/node-url.js';
 import type { ErasureCode } from '../cache/shared/fragments.js';
 import type { SharedTierOptions } from '../cache/shared/shared-tier.js';

@@ -1,7 +1,7 @@
 // Cumulative byte counters for a ProgressSink, throttled so a renderer is
 // not called for every 16 KiB socket chunk.
 import { Throttle } from '../util/throttle.js';
-import type { ProgressSink } from './types.js';
+import type { ProgressSink } from '../util/progress-sink.js';
 
 export class ProgressCounter {
   private done = 0;

@@ -1,6 +1,6 @@
 // Progress on a terminal: one line redrawn in place on stderr, at most ten
 // times a second; nothing at all when stderr is not a TTY or with --quiet.
-import type { ProgressSink } from '../oci/types.js';
+import type { ProgressSink } from './progress-sink.js';
 import { Throttle } from './throttle.js';
 
 export function formatBytes(n: number): string {

@@ -6,7 +6,7 @@
 // good answers, so one slow or dead node costs nothing. The values are the
 // origin's stored bytes (compressed, encrypted where the recipe is), never
 // plaintext; the tiered source verifies the reassembled chunk's digest.
-import type { LogFn } from '../../nbd/index.js';
+import type { LogFn } from '../../util/log.js';
 import { SmrError } from '../../util/errors.js';
 import type { ChunkTier } from '../tier.js';
 import { FillQueue, type FillCounters } from './fill-queue.js';
