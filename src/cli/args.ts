@@ -7,7 +7,6 @@ export type Options = NonNullable<ParseArgsConfig['options']>;
 
 export interface Command {
   name: string;
-  summary: string;
   /** Full help text: usage line, description, options. */
   help: string;
   run(argv: string[]): Promise<number>;

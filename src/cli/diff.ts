@@ -47,7 +47,6 @@ export function diffRecipes(a: Recipe, b: Recipe): RecipeDiff {
 
 export const diffCommand: Command = {
   name: 'diff',
-  summary: 'compare two recipes: shared chunks, and what B adds to a store holding A',
   help: `Usage: smr diff A B [--json] [--key-file FILE]
 
 Compares the chunks of two recipes: chunks and distinct chunks in each,

@@ -16,7 +16,6 @@ export function parseDuration(text: string, what: string): number {
 
 export const gcCommand: Command = {
   name: 'gc',
-  summary: 'delete chunks that no kept recipe references, safely',
   help: `Usage: smr gc --store STORE --keep RECIPE [--keep RECIPE...] [options]
 
 Deletes the chunks of STORE that none of the kept recipes references and that

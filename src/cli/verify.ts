@@ -18,7 +18,6 @@ const REMOTE_CACHE_BYTES = 512 << 20;
 
 export const verifyCommand: Command = {
   name: 'verify',
-  summary: 'check that a recipe\'s chunks are present, intact and (optionally) equal an image',
   help: `Usage: smr verify RECIPE --store STORE [--image RAW] [--reads N]
        smr verify docker://REGISTRY/REPO:TAG [--image RAW] [--reads N]
 
