@@ -17,7 +17,7 @@ function isText(b: Buffer): boolean {
 }
 
 /** The key in a key file's bytes, or why there is none. */
-export function parseKey(raw: Buffer): Buffer | string {
+function parseKey(raw: Buffer): Buffer | string {
   let key: Buffer | undefined;
   // 32 bytes of text are a mistake (hex of 16 bytes, a passphrase), not a key:
   // a random key is all printable with probability about 1e-14.

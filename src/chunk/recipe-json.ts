@@ -8,7 +8,7 @@ import { SmrError } from '../util/errors.js';
 import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, RECIPE_MEDIA_TYPE, type Compression, type Encryption, type Recipe, type RecipeChunk } from './types.js';
 
 /** Room over chunkSize for the codec byte and the framing of an incompressible body. */
-export const STORED_SLACK = 64;
+const STORED_SLACK = 64;
 const MEDIA_TYPE_FAMILY = 'application/vnd.stream-my-root.recipe.';
 const COMPRESSIONS: readonly Compression[] = ['none', 'zstd', 'gzip'];
 const ENCRYPTIONS: readonly Encryption[] = ['none', 'convergent-aes-256-ctr'];
@@ -53,7 +53,7 @@ export function strictBase64(v: unknown): Buffer | undefined {
 }
 
 /** Does this document claim to be a recipe of some version (so a version error is the right one)? */
-export function looksLikeRecipe(doc: Record<string, unknown>): boolean {
+function looksLikeRecipe(doc: Record<string, unknown>): boolean {
   return typeof doc.mediaType === 'string' && doc.mediaType.startsWith(MEDIA_TYPE_FAMILY);
 }
 

@@ -42,8 +42,3 @@ export function parseSize(text: string, what: string): number {
   if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${what}: '${text}' is out of range`);
   return n;
 }
-
-export function oneString(v: unknown): string | undefined {
-  if (v === undefined) return undefined;
-  return Array.isArray(v) ? String(v[v.length - 1]) : String(v);
-}

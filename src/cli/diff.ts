@@ -20,7 +20,7 @@ function distinct(r: Recipe): Map<string, { stored: number; plain: number }> {
   return m;
 }
 
-export function diffRecipes(a: Recipe, b: Recipe): RecipeDiff {
+function diffRecipes(a: Recipe, b: Recipe): RecipeDiff {
   const da = distinct(a);
   const db = distinct(b);
   const sum = (m: Map<string, { stored: number; plain: number }>, k: 'stored' | 'plain') => [...m.values()].reduce((n, v) => n + v[k], 0);

@@ -123,7 +123,7 @@ async function readFully(fh: import('node:fs/promises').FileHandle, buf: Buffer,
 }
 
 /** Random reads that start and end anywhere, often straddling chunk boundaries. */
-export function randomRead(size: number, chunkSize: number): { offset: number; length: number } {
+function randomRead(size: number, chunkSize: number): { offset: number; length: number } {
   const kind = randomInt(4);
   let offset: number;
   if (kind === 0) {

@@ -20,11 +20,6 @@ export function isHex64(s: unknown): s is string {
   return typeof s === 'string' && HEX64.test(s);
 }
 
-/** True when `s` looks like "<alg>:<hex>" whatever the algorithm. */
-export function looksLikeDigest(s: string): boolean {
-  return /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(s);
-}
-
 /**
  * Splits and checks a digest. `what` names where it came from for the
  * message (e.g. "layer 2 of docker://x/y").

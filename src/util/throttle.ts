@@ -1,7 +1,7 @@
 // At most one event per interval: a progress line redrawn, or a counter
 // handed to its renderer, ten times a second rather than for every 16 KiB
 // socket read. The clock can be given, so tests need no waiting.
-export const PROGRESS_INTERVAL_MS = 100;
+const PROGRESS_INTERVAL_MS = 100;
 
 export class Throttle {
   private last = -Infinity;

@@ -62,7 +62,7 @@ const FAILED = Symbol('failed');
 const CLAIM_TTL_MS = 5000;
 const CLAIM_POLL_MS = 5;
 
-export function defaultCode(nodeCount: number): ErasureCode {
+function defaultCode(nodeCount: number): ErasureCode {
   return nodeCount >= 5 ? { k: 4, m: 1 } : { k: 1, m: 0 };
 }
 

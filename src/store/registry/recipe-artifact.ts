@@ -38,7 +38,7 @@ function sha256(b: Buffer): string {
 }
 
 /** The artifact manifest: the recipe blob, then one descriptor per distinct chunk. */
-export function recipeArtifactManifest(recipeBlob: Descriptor, recipe: Recipe, subject?: Descriptor): Buffer {
+function recipeArtifactManifest(recipeBlob: Descriptor, recipe: Recipe, subject?: Descriptor): Buffer {
   const seen = new Set<string>();
   const chunks: Descriptor[] = [];
   for (const c of recipe.chunks) {
