@@ -7,10 +7,11 @@
 // map file atomically, so after a crash the overlay is as of the last flush,
 // which is what a disk with a volatile write cache promises.
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bitmap } from '../ext4/bitmap.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { SmrError } from '../util/errors.js';
 
 export const OVERLAY_BLOCK = 4096;
@@ -193,12 +194,7 @@ export class Overlay {
     MAP_MAGIC.copy(head, 0);
     head.writeBigUInt64LE(BigInt(this.size), 8);
     head.write(this.identity, 16, 'latin1');
-    const tmp = join(this.dir, `map.tmp-${process.pid}`);
-    await writeFile(tmp, Buffer.concat([head, this.dataMap.bits, this.zeroMap.bits]));
-    const h = await open(tmp, 'r');
-    await h.sync();
-    await h.close();
-    await rename(tmp, join(this.dir, 'map'));
+    await writeFileAtomic(join(this.dir, 'map'), Buffer.concat([head, this.dataMap.bits, this.zeroMap.bits]), { sync: 'all' });
     this.dirty = false;
   }
 

@@ -3,12 +3,11 @@
 // bytes are verified by the tiered source like any tier's; a damaged file is
 // reported back (rejected) and removed, so it costs a refetch, never data.
 // Eviction is least-recently-used by access time kept in memory.
-import { mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { isHex64 } from '../util/digest.js';
 import type { ChunkTier } from './tier.js';
-
-const NAME = /^[0-9a-f]{64}$/;
 
 export interface DiskCacheStats {
   hits: number;
@@ -43,7 +42,7 @@ export class DiskCache implements ChunkTier {
         continue;
       }
       for (const n of names) {
-        if (!NAME.test(n)) {
+        if (!isHex64(n)) {
           await unlink(join(d, n)).catch(() => {});
           continue;
         }
@@ -111,24 +110,15 @@ export class DiskCache implements ChunkTier {
 
   /** Temp file + rename, so a crash never leaves a partial chunk under its name. */
   private async write(name: string, data: Buffer): Promise<void> {
-    if (!NAME.test(name) || this.index.has(name) || data.length > this.maxBytes) return;
+    if (!isHex64(name) || this.index.has(name) || data.length > this.maxBytes) return;
     await this.evictTo(this.maxBytes - data.length);
-    const final = this.path(name);
-    const tmp = `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      await mkdir(join(this.dir, 'chunks', name.slice(0, 2)), { recursive: true });
-      const fh = await open(tmp, 'wx');
-      try {
-        await fh.writeFile(data);
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, final);
+      await writeFileAtomic(this.path(name), data, { makeDir: (d) => mkdir(d, { recursive: true }) });
       this.index.set(name, data.length);
       this.bytes += data.length;
       this.sync();
     } catch {
-      await rm(tmp, { force: true }).catch(() => {});
+      // a cache that cannot write only misses
     }
   }
 

@@ -1,12 +1,12 @@
 // Tenant keys and salts from the command line (docs/recipe.md, "Keys").
 import { open } from 'node:fs/promises';
+import { isHex64 } from '../util/digest.js';
 import { SmrError } from '../util/errors.js';
 import { checkPrivateMode } from '../util/private-file.js';
 
 const KEY_BYTES = 32;
 /** Room for 64 hex digits or 44 base64 characters with any whitespace around. */
 const MAX_KEY_FILE = 4096;
-const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 /** Base64 of 32 bytes: 43 characters and one '=' (optional), standard or URL-safe. */
 const BASE64_KEY = /^(?:[A-Za-z0-9+/]{43}|[A-Za-z0-9_-]{43})=?$/;
 const MAKE_ONE = 'make one with: (umask 077; head -c 32 /dev/urandom > FILE)';
@@ -17,14 +17,14 @@ function isText(b: Buffer): boolean {
 }
 
 /** The key in a key file's bytes, or why there is none. */
-export function parseKey(raw: Buffer): Buffer | string {
+function parseKey(raw: Buffer): Buffer | string {
   let key: Buffer | undefined;
   // 32 bytes of text are a mistake (hex of 16 bytes, a passphrase), not a key:
   // a random key is all printable with probability about 1e-14.
   if (raw.length === KEY_BYTES && !isText(raw)) key = raw;
   else if (isText(raw)) {
     const text = raw.toString('latin1').trim();
-    if (HEX_KEY.test(text)) key = Buffer.from(text, 'hex');
+    if (isHex64(text.toLowerCase())) key = Buffer.from(text, 'hex');
     else if (BASE64_KEY.test(text)) key = Buffer.from(text, 'base64');
   }
   if (key === undefined) return FORMATS;

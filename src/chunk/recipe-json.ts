@@ -3,13 +3,13 @@
 // grep and diff it and a 16 GiB image's recipe stays under 3 MiB.
 // Parsing checks every field; anything wrong is RECIPE_INVALID naming the
 // field and the chunk.
+import { isHex64 } from '../util/digest.js';
 import { SmrError } from '../util/errors.js';
 import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, RECIPE_MEDIA_TYPE, type Compression, type Encryption, type Recipe, type RecipeChunk } from './types.js';
 
 /** Room over chunkSize for the codec byte and the framing of an incompressible body. */
-export const STORED_SLACK = 64;
+const STORED_SLACK = 64;
 const MEDIA_TYPE_FAMILY = 'application/vnd.stream-my-root.recipe.';
-const HEX64 = /^[0-9a-f]{64}$/;
 const COMPRESSIONS: readonly Compression[] = ['none', 'zstd', 'gzip'];
 const ENCRYPTIONS: readonly Encryption[] = ['none', 'convergent-aes-256-ctr'];
 const SOURCE_FIELDS = ['reference', 'manifestDigest', 'platform'] as const;
@@ -53,7 +53,7 @@ export function strictBase64(v: unknown): Buffer | undefined {
 }
 
 /** Does this document claim to be a recipe of some version (so a version error is the right one)? */
-export function looksLikeRecipe(doc: Record<string, unknown>): boolean {
+function looksLikeRecipe(doc: Record<string, unknown>): boolean {
   return typeof doc.mediaType === 'string' && doc.mediaType.startsWith(MEDIA_TYPE_FAMILY);
 }
 
@@ -116,7 +116,7 @@ export function validateRecipe(doc: unknown): Recipe {
     const where = `chunks[${i}] (chunk ${index})`;
     if (index <= prev) throw invalid(`${where}: indexes must ascend without repeats (it follows chunk ${prev})`);
     prev = index;
-    if (typeof digest !== 'string' || !HEX64.test(digest)) throw invalid(`${where}: digest is not 64 lowercase hex digits`);
+    if (!isHex64(digest)) throw invalid(`${where}: digest is not 64 lowercase hex digits`);
     if (!isSafeCount(storedLength) || storedLength < 1 || storedLength > maxStored) throw invalid(`${where}: storedLength ${JSON.stringify(storedLength)} is not from 1 to ${maxStored}`);
     const chunk: RecipeChunk = { index, digest, storedLength };
     if (encrypted) {

@@ -1,9 +1,9 @@
 // Recipes: the manifest of a chunked image (docs/recipe.md). Plain JSON
 // (recipe-json.ts), or that JSON sealed under the tenant key
 // (recipe-envelope.ts) when chunks are encrypted, since it lists their keys.
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { SmrError } from '../util/errors.js';
 import { describeWriteError } from '../util/fs-errors.js';
 import { loadKeyFile } from './keys.js';
@@ -108,19 +108,9 @@ export function recipeBytes(recipe: Recipe, opts: { key?: Buffer } = {}): Buffer
  */
 export async function writeRecipeFile(path: string, recipe: Recipe, opts: { key?: Buffer } = {}): Promise<void> {
   const bytes = recipeBytes(recipe, opts);
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
+    await writeFileAtomic(path, bytes, { sync: 'all' });
   } catch (e) {
-    await rm(tmp, { force: true }).catch(() => {});
-    throw new SmrError('OUTPUT_FAILED', `cannot write recipe ${path}: ${describeWriteError(e, dir)}`);
+    throw new SmrError('OUTPUT_FAILED', `cannot write recipe ${path}: ${describeWriteError(e, dirname(path))}`);
   }
 }

@@ -7,7 +7,6 @@ export type Options = NonNullable<ParseArgsConfig['options']>;
 
 export interface Command {
   name: string;
-  summary: string;
   /** Full help text: usage line, description, options. */
   help: string;
   run(argv: string[]): Promise<number>;
@@ -42,9 +41,4 @@ export function parseSize(text: string, what: string): number {
   const n = Math.floor(Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!);
   if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${what}: '${text}' is out of range`);
   return n;
-}
-
-export function oneString(v: unknown): string | undefined {
-  if (v === undefined) return undefined;
-  return Array.isArray(v) ? String(v[v.length - 1]) : String(v);
 }

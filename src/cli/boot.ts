@@ -31,7 +31,6 @@ function timingLine(r: BootResult): string {
 
 export const bootCommand: Command = {
   name: 'boot',
-  summary: 'boot a micro-VM from an NBD export and run one command in it',
   help: `Usage: smr boot NBD_URL [options] -- CMD [ARG...]
        smr boot --prepare [--cache DIR] [--arch ARCH]
 

@@ -9,7 +9,6 @@ import { SOURCE_HELP, sourceOptions, sourceOpenOptions } from './source-options.
 
 export const buildCommand: Command = {
   name: 'build',
-  summary: 'flatten an OCI image into a deterministic ext4 image',
   help: `Usage: smr build SOURCE -o IMAGE [options]
 
 Flattens the layers of an OCI image into an ext4 filesystem image, written by

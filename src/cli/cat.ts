@@ -11,7 +11,6 @@ import { forEachChunk } from './each-chunk.js';
 
 export const catCommand: Command = {
   name: 'cat',
-  summary: 'write the image a recipe describes (sparse where zero)',
   help: `Usage: smr cat RECIPE --store STORE [-o FILE]
        smr cat docker://REGISTRY/REPO:TAG [-o FILE]
 

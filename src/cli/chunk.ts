@@ -10,7 +10,6 @@ import { printChunkSummary } from './summary.js';
 
 export const chunkCommand: Command = {
   name: 'chunk',
-  summary: 'cut a raw image into content-addressed chunks and write its recipe',
   help: `Usage: smr chunk IMAGE --store STORE -o RECIPE [options]
 
 Cuts IMAGE (any file or block device) into fixed-size chunks named by the

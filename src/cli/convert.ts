@@ -11,7 +11,6 @@ import { printChunkSummary } from './summary.js';
 
 export const convertCommand: Command = {
   name: 'convert',
-  summary: 'build and chunk an OCI image in one pass (no image file)',
   help: `Usage: smr convert SOURCE --store STORE -o RECIPE [options]
        smr convert SOURCE --store docker://REGISTRY/REPO [-o RECIPE] [options]
 

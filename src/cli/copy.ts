@@ -13,7 +13,6 @@ import { keyOption, remoteOption, storeSettings } from './chunk-options.js';
 
 export const copyCommand: Command = {
   name: 'copy',
-  summary: "copy a recipe's chunks to another store (only what it lacks)",
   help: `Usage: smr copy RECIPE --from STORE --to STORE [-o RECIPE] [options]
 
 Copies the chunks RECIPE names from one store to another, skipping those the

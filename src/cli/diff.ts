@@ -20,7 +20,7 @@ function distinct(r: Recipe): Map<string, { stored: number; plain: number }> {
   return m;
 }
 
-export function diffRecipes(a: Recipe, b: Recipe): RecipeDiff {
+function diffRecipes(a: Recipe, b: Recipe): RecipeDiff {
   const da = distinct(a);
   const db = distinct(b);
   const sum = (m: Map<string, { stored: number; plain: number }>, k: 'stored' | 'plain') => [...m.values()].reduce((n, v) => n + v[k], 0);
@@ -47,7 +47,6 @@ export function diffRecipes(a: Recipe, b: Recipe): RecipeDiff {
 
 export const diffCommand: Command = {
   name: 'diff',
-  summary: 'compare two recipes: shared chunks, and what B adds to a store holding A',
   help: `Usage: smr diff A B [--json] [--key-file FILE]
 
 Compares the chunks of two recipes: chunks and distinct chunks in each,

@@ -8,7 +8,7 @@ import { keyOption, requireStore, storeSettings, storeOption } from './chunk-opt
 const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/;
 const UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-export function parseDuration(text: string, what: string): number {
+function parseDuration(text: string, what: string): number {
   const m = DURATION.exec(text.trim());
   if (!m) throw new UsageError(`${what}: '${text}' is not a duration (examples: 30s, 15m, 1h, 2d)`);
   return Number(m[1]) * UNIT[m[2] ?? 's']!;
@@ -16,7 +16,6 @@ export function parseDuration(text: string, what: string): number {
 
 export const gcCommand: Command = {
   name: 'gc',
-  summary: 'delete chunks that no kept recipe references, safely',
   help: `Usage: smr gc --store STORE --keep RECIPE [--keep RECIPE...] [options]
 
 Deletes the chunks of STORE that none of the kept recipes references and that

@@ -7,7 +7,6 @@ import { keyOption, remoteOption, storeSettings } from './chunk-options.js';
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'summarise a recipe: source, size, chunks, stored bytes, encryption',
   help: `Usage: smr inspect RECIPE [--key-file FILE] [--json]
 
 Options:

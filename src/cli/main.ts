@@ -4,7 +4,8 @@ import { isSmrError } from '../util/errors.js';
 import { HelpRequested, type Command } from './args.js';
 import { packageVersion } from './version.js';
 
-// Commands load on demand: a command starts without parsing the others.
+// Commands load on demand: a command starts without parsing the others, so
+// their one-line summaries live here, in the only place that shows them.
 interface Entry {
   name: string;
   summary: string;

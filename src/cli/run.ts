@@ -21,7 +21,6 @@ import { SOURCE_HELP } from './source-options.js';
 
 export const runCommand: Command = {
   name: 'run',
-  summary: 'run a container image in a micro-VM, fetching its blocks lazily',
   help: `Usage: smr run SOURCE [options] [-- CMD [ARG...]]
        smr run RECIPE --store STORE [options] -- CMD [ARG...]
 

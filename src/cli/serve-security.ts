@@ -3,6 +3,7 @@
 // handshake deadline. Parsed here into what the NBD server takes.
 import { readFile } from 'node:fs/promises';
 import { parseAllow, parsePsk, type AccessRules, type NbdServerOptions, type TlsOptions } from '../nbd/index.js';
+import { describeReadError } from '../util/fs-errors.js';
 import { readPrivateFile } from '../util/private-file.js';
 import { UsageError, type Options } from './args.js';
 
@@ -85,7 +86,7 @@ async function readPublic(path: string, option: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (e) {
-    throw new UsageError(`${option} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new UsageError(`${option} ${path}: ${describeReadError(e)}`);
   }
 }
 

@@ -52,7 +52,6 @@ function parseListen(text: string): { host: string; port: number } {
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'serve recipes as NBD block devices, fetching chunks lazily',
   help: `Usage: smr serve RECIPE... --store STORE [options]
        smr serve docker://REGISTRY/REPO:TAG [options]   (recipe artifact, chunks in REPO)
 

@@ -1,13 +1,13 @@
 // serve's options for the shared cache tier and the metrics endpoint.
-import type { LogFn } from '../nbd/index.js';
+import type { LogFn } from '../util/log.js';
 import { parseNodeList } from '../cache/shared/node-url.js';
 import type { ErasureCode } from '../cache/shared/fragments.js';
 import type { SharedTierOptions } from '../cache/shared/shared-tier.js';
 import { parseHostPort } from '../metrics/metrics-server.js';
 import { UsageError, type Options } from './args.js';
 
-export const DEFAULT_SHARED_TIMEOUT_MS = 20;
-export const DEFAULT_SHARED_PREFIX = 'smr/';
+const DEFAULT_SHARED_TIMEOUT_MS = 20;
+const DEFAULT_SHARED_PREFIX = 'smr/';
 /** How long a miss waits for another worker's origin fetch of the same chunk (a few origin round trips). */
 const CLAIM_WAIT_MS = 250;
 

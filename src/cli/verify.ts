@@ -8,6 +8,7 @@ import { TieredChunkSource } from '../cache/tiered-source.js';
 import { openStore } from '../store/index.js';
 import { isSmrError, SmrError } from '../util/errors.js';
 import { forEachBounded } from '../util/bounded.js';
+import { describeReadError } from '../util/fs-errors.js';
 import { makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
 import { keyOption, requireStore, storeSettings, storeOption } from './chunk-options.js';
@@ -17,7 +18,6 @@ const REMOTE_CACHE_BYTES = 512 << 20;
 
 export const verifyCommand: Command = {
   name: 'verify',
-  summary: 'check that a recipe\'s chunks are present, intact and (optionally) equal an image',
   help: `Usage: smr verify RECIPE --store STORE [--image RAW] [--reads N]
        smr verify docker://REGISTRY/REPO:TAG [--image RAW] [--reads N]
 
@@ -73,8 +73,8 @@ ${keyOption.help}
 
     // 2. Against the raw image.
     if (values.image && problems.length === 0) {
-      const fh = await open(values.image as string, 'r').catch((e: NodeJS.ErrnoException) => {
-        throw new SmrError('INPUT_NOT_FOUND', `cannot open ${values.image}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+      const fh = await open(values.image as string, 'r').catch((e: unknown) => {
+        throw new SmrError('INPUT_NOT_FOUND', `cannot open ${values.image}: ${describeReadError(e)}`);
       });
       try {
         const size = (await fh.stat()).size;
@@ -123,7 +123,7 @@ async function readFully(fh: import('node:fs/promises').FileHandle, buf: Buffer,
 }
 
 /** Random reads that start and end anywhere, often straddling chunk boundaries. */
-export function randomRead(size: number, chunkSize: number): { offset: number; length: number } {
+function randomRead(size: number, chunkSize: number): { offset: number; length: number } {
   const kind = randomInt(4);
   let offset: number;
   if (kind === 0) {

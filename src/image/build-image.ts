@@ -22,7 +22,8 @@
 //   as the writer moves past it.
 import { createHash, type Hash } from 'node:crypto';
 import { SmrError } from '../util/errors.js';
-import type { ProgressSink, ResolvedImage } from '../oci/types.js';
+import type { ResolvedImage } from '../oci/types.js';
+import type { ProgressSink } from '../util/progress-sink.js';
 import { TarReader, decompressStream } from '../tar/index.js';
 import type { TarEntry } from '../tar/types.js';
 import { Flattener, type LayerPlan, type Slot } from '../flatten/flattener.js';

@@ -4,7 +4,8 @@
 import { Chunker, type ChunkerOptions, type ChunkerStats } from '../chunk/chunker.js';
 import type { Recipe } from '../chunk/types.js';
 import { formatPlatform } from '../oci/index.js';
-import type { ProgressSink, ResolvedImage } from '../oci/types.js';
+import type { ResolvedImage } from '../oci/types.js';
+import type { ProgressSink } from '../util/progress-sink.js';
 import { ChunkSink } from '../sink/chunk-sink.js';
 import type { ChunkWriter } from '../store/index.js';
 import { buildImage, type BuildOptions } from './build-image.js';

@@ -15,8 +15,8 @@ import { Negotiation, type OptionOutcome, type Policy } from './handshake.js';
 import { greeting } from './option-reply.js';
 import type { TlsUpgrade } from './tls.js';
 import { commandName, decodeRequest, Transmission, type Request } from './transmission.js';
+import type { LogFn } from '../util/log.js';
 
-export type LogFn = (level: 'info' | 'warn' | 'error', msg: string) => void;
 
 export interface ConnectionLimits {
   /** Requests being served at once before we stop reading. */

@@ -235,7 +235,7 @@ export class Negotiation {
 }
 
 /** The data of LIST/SET_META_CONTEXT, or why it is malformed. */
-export function parseMetaQuery(data: Buffer): { name: string; queries: string[] } | string {
+function parseMetaQuery(data: Buffer): { name: string; queries: string[] } | string {
   let pos = 0;
   const str = (): string | undefined => {
     if (pos + 4 > data.length) return undefined;

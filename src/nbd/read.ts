@@ -28,12 +28,12 @@ export interface ReplySink {
 }
 
 /** Data pieces of a structured read are at most this long, cut at multiples of it. */
-export const READ_PIECE = 1 << 20;
+const READ_PIECE = 1 << 20;
 /**
  * Shorter reads are read whole, holes and all: asking the export for extents
  * costs more than sending a few KiB of zeros.
  */
-export const HOLE_CHECK_MIN = 64 << 10;
+const HOLE_CHECK_MIN = 64 << 10;
 /** Header plus offset in front of OFFSET_DATA. */
 const DATA_HEADER = STRUCTURED_HEADER_SIZE + 8;
 

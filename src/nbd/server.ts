@@ -5,7 +5,8 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { lstat, unlink } from 'node:fs/promises';
 import type { AccessRules } from './access.js';
-import { Connection, type ConnectionLimits, type LogFn } from './connection.js';
+import type { LogFn } from '../util/log.js';
+import { Connection, type ConnectionLimits } from './connection.js';
 import type { BlockExport } from './export.js';
 import { TlsUpgrade, type TlsOptions } from './tls.js';
 

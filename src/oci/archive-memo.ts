@@ -2,10 +2,11 @@
 // the members), remembered in the cache under the file's identity so a
 // second open does not hash or decompress the archive again. A stale memo
 // cannot do harm: every blob is verified against its digest when opened.
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import type { ArchiveMember } from './archive-tar.js';
 
 export interface MemoMember {
@@ -46,10 +47,7 @@ export class ArchiveMemoStore {
   /** Best effort: a cache we cannot write only costs time next run. */
   async save(memo: ArchiveMemo): Promise<void> {
     try {
-      await mkdir(join(this.path, '..'), { recursive: true });
-      const tmp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}`;
-      await writeFile(tmp, JSON.stringify(memo));
-      await rename(tmp, this.path);
+      await writeFileAtomic(this.path, JSON.stringify(memo), { makeDir: (d) => mkdir(d, { recursive: true }) });
     } catch {
       // ignored on purpose
     }

@@ -3,11 +3,11 @@
 // verified: writers fill a private temp file beside it and rename(2) it into
 // place, which is atomic, so two processes fetching the same blob both win
 // and a reader never sees half a file. Readers still verify on every open.
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { TempFile } from '../util/atomic-write.js';
 import { SmrError } from '../util/errors.js';
 import { createDigester, parseDigest, type DigestAlgorithm } from '../util/digest.js';
 import { openVerifiedFile, readVerifiedFile } from './blob-file.js';
@@ -20,15 +20,11 @@ export function defaultCacheDir(): string {
 
 /** A blob being written: bytes are hashed as they go, so commit needs no re-read. */
 export class PendingBlob {
-  readonly path: string;
-  private readonly handle: FileHandle;
   private hash;
   readonly algorithm: DigestAlgorithm;
   bytes = 0;
 
-  constructor(path: string, handle: FileHandle, algorithm: DigestAlgorithm) {
-    this.path = path;
-    this.handle = handle;
+  constructor(readonly file: TempFile, algorithm: DigestAlgorithm) {
     this.algorithm = algorithm;
     this.hash = createDigester(algorithm);
   }
@@ -37,7 +33,7 @@ export class PendingBlob {
     this.hash.update(chunk);
     let off = 0;
     while (off < chunk.length) {
-      const { bytesWritten } = await this.handle.write(chunk, off, chunk.length - off, this.bytes + off);
+      const { bytesWritten } = await this.file.handle.write(chunk, off, chunk.length - off, this.bytes + off);
       off += bytesWritten;
     }
     this.bytes += chunk.length;
@@ -45,7 +41,7 @@ export class PendingBlob {
 
   /** Forget what was written (a server ignored our Range and restarted). */
   async reset(): Promise<void> {
-    await this.handle.truncate(0);
+    await this.file.handle.truncate(0);
     this.hash = createDigester(this.algorithm);
     this.bytes = 0;
   }
@@ -57,10 +53,6 @@ export class PendingBlob {
   /** Digest of what was written so far (consumes the hash: call once, at the end). */
   digest(): string {
     return `${this.algorithm}:${this.hash.digest('hex')}`;
-  }
-
-  async closeFile(): Promise<void> {
-    await this.handle.close().catch(() => {});
   }
 }
 
@@ -93,9 +85,7 @@ export class BlobCache {
     } catch (err) {
       throw new SmrError('CACHE_ERROR', `cannot create blob cache directory ${dir}: ${(err as Error).message}`, { cause: err });
     }
-    const path = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-    const handle = await open(path, 'wx+', 0o644);
-    return new PendingBlob(path, handle, algorithm);
+    return new PendingBlob(await TempFile.create(dir, '.tmp-'), algorithm);
   }
 
   /**
@@ -103,15 +93,13 @@ export class BlobCache {
    * checked, or which is the digest just computed). Returns the final path.
    */
   async commit(pending: PendingBlob, digest: string): Promise<string> {
-    await pending.closeFile();
     const target = this.blobPath(digest);
-    await rename(pending.path, target);
+    await pending.file.commit(target);
     return target;
   }
 
   async discard(pending: PendingBlob): Promise<void> {
-    await pending.closeFile();
-    await unlink(pending.path).catch(() => {});
+    await pending.file.discard();
   }
 
   /** Writes a whole stream, names the result by its digest; returns digest and size. */

@@ -28,7 +28,7 @@ interface AuthFile {
   credHelpers?: Record<string, string>;
 }
 
-export function defaultAuthFiles(): string[] {
+function defaultAuthFiles(): string[] {
   const files = [join(process.env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json')];
   if (process.env.REGISTRY_AUTH_FILE) files.push(process.env.REGISTRY_AUTH_FILE);
   if (process.env.XDG_RUNTIME_DIR) files.push(join(process.env.XDG_RUNTIME_DIR, 'containers', 'auth.json'));

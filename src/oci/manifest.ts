@@ -51,7 +51,7 @@ function checkPlatform(v: unknown, what: string): Platform | undefined {
   return p;
 }
 
-export function checkDescriptor(v: unknown, what: string): Descriptor {
+function checkDescriptor(v: unknown, what: string): Descriptor {
   if (!isObject(v)) throw invalid(what, 'descriptor is not an object');
   const { mediaType, digest, size } = v;
   if (typeof mediaType !== 'string') throw invalid(what, 'descriptor has no mediaType');

@@ -11,7 +11,6 @@ export const OCI_LAYER_ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd';
 export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 export const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
-export const DOCKER_LAYER_GZIP = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 
 /** What a registry is told we accept; Debian's registry 404s OCI content without it. */
 export const MANIFEST_ACCEPT = [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST].join(', ');

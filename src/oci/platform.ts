@@ -41,7 +41,7 @@ export function formatPlatform(p: Platform): string {
 }
 
 /** Canonical spelling: amd64/arm64/arm, default variants made explicit. */
-export function normalizePlatform(p: Platform): Required<Platform> {
+function normalizePlatform(p: Platform): Required<Platform> {
   const os = (p.os ?? '').toLowerCase();
   let arch = (p.architecture ?? '').toLowerCase();
   let variant = (p.variant ?? '').toLowerCase();

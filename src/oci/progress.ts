@@ -1,12 +1,11 @@
 // Cumulative byte counters for a ProgressSink, throttled so a renderer is
 // not called for every 16 KiB socket chunk.
-import type { ProgressSink } from './types.js';
-
-const INTERVAL_MS = 100;
+import { Throttle } from '../util/throttle.js';
+import type { ProgressSink } from '../util/progress-sink.js';
 
 export class ProgressCounter {
   private done = 0;
-  private last = 0;
+  private readonly throttle = new Throttle();
 
   constructor(
     private readonly sink: ProgressSink | undefined,
@@ -18,11 +17,7 @@ export class ProgressCounter {
   /** Adds `n` bytes (negative when a restarted download throws bytes away). */
   add(n: number, detail?: string): void {
     this.done += n;
-    const now = Date.now();
-    if (now - this.last >= INTERVAL_MS) {
-      this.last = now;
-      this.emit(detail);
-    }
+    if (this.throttle.due()) this.emit(detail);
   }
 
   /** Final numbers, then the sink's done(). */

@@ -3,7 +3,6 @@
 // supplies how to read a manifest, a config and a layer.
 import type { Readable } from 'node:stream';
 import { SmrError } from '../util/errors.js';
-import { digestOf } from '../util/digest.js';
 import { OCI_MANIFEST, manifestKind } from './media-types.js';
 import {
   checkImageMediaTypes,
@@ -167,10 +166,4 @@ function makeResolvedImage(p: ResolvedParts): ResolvedImage {
     },
     close: () => source.close(),
   };
-}
-
-/** A root document built from bytes we hold (layout index entry, archive). */
-export function rootFromBytes(bytes: Buffer, mediaType?: string): RootDocument {
-  const digest = digestOf(bytes);
-  return mediaType ? { bytes, digest, mediaType } : { bytes, digest };
 }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { ProgressSink } from '../util/progress-sink.js';
 
 export interface Platform {
   os: string;
@@ -54,12 +55,6 @@ export interface ResolvedImage {
   openLayer(index: number): Promise<Readable>;
   /** Releases file handles, temporary files. */
   close(): Promise<void>;
-}
-
-export interface ProgressSink {
-  /** Called with cumulative counters; implementations decide how to render. */
-  update(state: { phase: string; done: number; total?: number; detail?: string; unit?: 'bytes' | 'items' }): void;
-  done(): void;
 }
 
 export interface OpenImageOptions {

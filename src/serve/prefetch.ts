@@ -2,6 +2,7 @@
 // concurrency, into the caches, ahead of the client. Entries that do not
 // belong to this recipe (another image's trace) are skipped.
 import type { RecipeView } from '../blockdev/recipe-view.js';
+import { forEachBounded } from '../util/bounded.js';
 import type { TraceEntry } from './trace.js';
 
 export interface PrefetchStats {
@@ -20,22 +21,19 @@ export function startPrefetch(view: RecipeView, trace: TraceEntry[], concurrency
     return ok;
   });
   stats.planned = plan.length;
-  let next = 0;
-  let stopped = false;
-  const worker = async () => {
-    while (!stopped && next < plan.length) {
-      const t = plan[next++]!;
-      try {
-        await view.chunkData(t.index);
-        stats.fetched++;
-      } catch (e) {
-        stats.failed++;
-        log(`prefetch of chunk ${t.index} failed: ${(e as Error).message}`);
-      }
+  const stop = new AbortController();
+  // A failed fetch is counted and logged, never thrown: prefetch is only a hint.
+  const fetch = async (t: TraceEntry) => {
+    try {
+      await view.chunkData(t.index);
+      stats.fetched++;
+    } catch (e) {
+      stats.failed++;
+      log(`prefetch of chunk ${t.index} failed: ${(e as Error).message}`);
     }
   };
-  const finished = Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker)).then(() => {
+  const finished = forEachBounded(plan, concurrency, fetch, stop.signal).then(() => {
     stats.done = true;
   });
-  return { stats, finished, stop: () => void (stopped = true) };
+  return { stats, finished, stop: () => stop.abort() };
 }

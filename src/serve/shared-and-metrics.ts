@@ -5,7 +5,7 @@ import type { ChunkTier, TierObserver } from '../cache/tier.js';
 import { SharedTier, type SharedTierOptions, type SharedTierStats } from '../cache/shared/shared-tier.js';
 import { createServeMetrics, type MetricSources } from '../metrics/serve-metrics.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
-import type { LogFn } from '../nbd/index.js';
+import type { LogFn } from '../util/log.js';
 
 export interface SharedAndMetricsOptions {
   shared?: SharedTierOptions;

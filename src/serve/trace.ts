@@ -3,6 +3,8 @@
 // client. One line per chunk, "INDEX DIGEST", appended as they happen (a
 // killed server still leaves a usable trace).
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { isHex64 } from '../util/digest.js';
+import { describeReadError } from '../util/fs-errors.js';
 import { SmrError } from '../util/errors.js';
 
 const FLUSH_MS = 200;
@@ -56,13 +58,13 @@ export async function readTrace(path: string): Promise<TraceEntry[]> {
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new SmrError('TRACE_NOT_FOUND', `cannot read the trace ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new SmrError('TRACE_NOT_FOUND', `cannot read the trace ${path}: ${describeReadError(e)}`);
   }
   const out: TraceEntry[] = [];
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
-    const m = /^(\d+) ([0-9a-f]{64})$/.exec(line.trim());
-    if (!m) throw new SmrError('TRACE_INVALID', `${path}:${i + 1}: expected "INDEX DIGEST"`);
+    const m = /^(\d+) (\S+)$/.exec(line.trim());
+    if (!m || !isHex64(m[2])) throw new SmrError('TRACE_INVALID', `${path}:${i + 1}: expected "INDEX DIGEST"`);
     out.push({ index: Number(m[1]), digest: m[2]! });
   });
   return out;

@@ -2,9 +2,9 @@
 // (ranges never written and all-zero writes stay holes), renamed into place
 // only when complete, so a failed build never leaves a partial IMAGE.
 import { execFile } from 'node:child_process';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { TempFile, tempPrefixFor } from '../util/atomic-write.js';
 import { SmrError } from '../util/errors.js';
 import { describeWriteError } from '../util/fs-errors.js';
 import { isAllZero } from '../util/zero.js';
@@ -28,8 +28,8 @@ function punchHole(path: string, start: number, length: number): Promise<boolean
 
 export class FileSink implements RandomAccessSink {
   readonly randomAccess = true as const;
+  private file: TempFile | null = null;
   private fh: FileHandle | null = null;
-  private readonly tmp: string;
   private inFlight = new Set<Promise<void>>();
   private failed: unknown = null;
   private pending: Buffer[] = [];
@@ -37,13 +37,12 @@ export class FileSink implements RandomAccessSink {
   private pendingLen = 0;
   private done = false;
 
-  constructor(private readonly path: string) {
-    this.tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  }
+  constructor(private readonly path: string) {}
 
   async begin(totalBytes: number): Promise<void> {
     try {
-      this.fh = await open(this.tmp, 'wx', 0o644);
+      this.file = await TempFile.create(dirname(this.path), tempPrefixFor(this.path));
+      this.fh = this.file.handle;
       await this.fh.truncate(totalBytes);
     } catch (e) {
       await this.abort();
@@ -73,7 +72,7 @@ export class FileSink implements RandomAccessSink {
     await this.settle();
     for (const r of ranges) {
       const len = r.end - r.start;
-      if (len >= PUNCH_MIN && (await punchHole(this.tmp, r.start, len))) continue;
+      if (len >= PUNCH_MIN && (await punchHole(this.file!.path, r.start, len))) continue;
       for (let o = r.start; o < r.end; o += ZEROS.length) {
         await this.writeAt([ZEROS.subarray(0, Math.min(ZEROS.length, r.end - o))], o);
       }
@@ -127,10 +126,7 @@ export class FileSink implements RandomAccessSink {
   async finish(): Promise<void> {
     try {
       await this.settle();
-      await this.fh!.sync();
-      await this.fh!.close();
-      this.fh = null;
-      await rename(this.tmp, this.path);
+      await this.file!.commit(this.path, 'all');
       this.done = true;
     } catch (e) {
       await this.abort();
@@ -142,10 +138,6 @@ export class FileSink implements RandomAccessSink {
   async abort(): Promise<void> {
     if (this.done) return;
     await Promise.allSettled(this.inFlight);
-    if (this.fh) {
-      await this.fh.close().catch(() => {});
-      this.fh = null;
-    }
-    await unlink(this.tmp).catch(() => {});
+    await this.file?.discard();
   }
 }

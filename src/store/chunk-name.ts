@@ -1,17 +1,16 @@
 // Chunk names and where a chunk sits in a store's tree. Every backend uses the
 // same relative layout, so one tree can move between a directory, a plain
 // HTTP server and an object store unchanged.
+import { isHex64 } from '../util/digest.js';
 import { SmrError } from '../util/errors.js';
 
-const NAME = /^[0-9a-f]{64}$/;
-
 export function isChunkName(s: string): boolean {
-  return NAME.test(s);
+  return isHex64(s);
 }
 
 /** Refuses anything but 64 lowercase hex digits, before any path is built from it. */
 export function checkChunkName(name: string): string {
-  if (typeof name !== 'string' || !NAME.test(name)) {
+  if (!isHex64(name)) {
     const shown = String(name).length > 80 ? `${String(name).slice(0, 80)}…` : String(name);
     throw new SmrError('CHUNK_NAME', `'${shown}' is not a chunk name (64 lowercase hex digits)`);
   }

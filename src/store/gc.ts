@@ -33,7 +33,7 @@ export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
 // File times come from the kernel's coarse clock, up to a tick behind
 // Date.now() (from a server's clock on a network file system): a chunk
 // written just after T can look a little older than T.
-export const CLOCK_SLACK_MS = 2000;
+const CLOCK_SLACK_MS = 2000;
 
 const DELETE_CONCURRENCY = 16;
 

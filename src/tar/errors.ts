@@ -8,7 +8,7 @@ export type TarErrorCode = 'TAR_BAD_CHECKSUM' | 'TAR_TRUNCATED' | 'TAR_BAD_HEADE
 const MAX_NAME_CHARS = 160;
 
 /** A latin1 byte string shown safely: printable ASCII as is, the rest as \xNN. */
-export function quoteName(name: string): string {
+function quoteName(name: string): string {
   const cut = name.length > MAX_NAME_CHARS;
   let out = '';
   const n = cut ? MAX_NAME_CHARS : name.length;

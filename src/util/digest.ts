@@ -13,9 +13,11 @@ export interface ParsedDigest {
   hex: string;
 }
 
-/** True when `s` looks like "<alg>:<hex>" whatever the algorithm. */
-export function looksLikeDigest(s: string): boolean {
-  return /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(s);
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** 64 lowercase hex digits: a SHA-256 as chunk names, recipes and traces write it. */
+export function isHex64(s: unknown): s is string {
+  return typeof s === 'string' && HEX64.test(s);
 }
 
 /**

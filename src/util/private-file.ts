@@ -2,6 +2,7 @@
 // ssh insists for its keys: a key others can read is a key others may hold.
 import { open } from 'node:fs/promises';
 import { SmrError } from './errors.js';
+import { describeReadError } from './fs-errors.js';
 
 /** Refuses a file readable or writable by group or others; `what` names it in the message. */
 export function checkPrivateMode(mode: number, path: string, what: string): void {
@@ -16,8 +17,7 @@ export async function readPrivateFile(path: string, what: string): Promise<Buffe
   try {
     fh = await open(path, 'r');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new SmrError('KEY_UNREADABLE', `cannot read ${what} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message}`);
+    throw new SmrError('KEY_UNREADABLE', `cannot read ${what} ${path}: ${describeReadError(e)}`);
   }
   try {
     const st = await fh.stat();

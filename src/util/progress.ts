@@ -1,6 +1,7 @@
 // Progress on a terminal: one line redrawn in place on stderr, at most ten
 // times a second; nothing at all when stderr is not a TTY or with --quiet.
-import type { ProgressSink } from '../oci/types.js';
+import type { ProgressSink } from './progress-sink.js';
+import { Throttle } from './throttle.js';
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -13,14 +14,12 @@ export function formatBytes(n: number): string {
 }
 
 class TerminalProgress implements ProgressSink {
-  private last = 0;
+  private readonly throttle = new Throttle();
   private shown = false;
   constructor(private readonly out: NodeJS.WriteStream) {}
 
   update(s: { phase: string; done: number; total?: number; detail?: string; unit?: 'bytes' | 'items' }): void {
-    const now = Date.now();
-    if (now - this.last < 100) return;
-    this.last = now;
+    if (!this.throttle.due()) return;
     const fmt = s.unit === 'items' ? String : formatBytes;
     const amount = s.total ? `${fmt(s.done)} / ${fmt(s.total)}` : fmt(s.done);
     let line = `${s.phase}: ${amount}${s.detail ? `  ${s.detail}` : ''}`;

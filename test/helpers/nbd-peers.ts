@@ -1,7 +1,8 @@
 // Real NBD clients and servers from Debian, installed on first use when we
 // are root (CI machines start bare), and small wrappers to run them.
 import { spawnSync } from 'node:child_process';
-import { haveCommand, isRoot, run, type RunResult } from './run.js';
+import { run, type RunResult } from './run.js';
+import { ensurePackages, type PackageCheck } from './services/apt.js';
 
 /** Commands and the Debian packages that provide them. */
 const PACKAGES: Record<string, string> = {
@@ -24,20 +25,9 @@ function havePythonNbd(): boolean {
 
 /** Installs what is missing; returns a reason to skip, or false when all is there. */
 export function ensurePeers(commands: string[], pythonNbd = false): string | false {
-  const missing = new Set(commands.filter((c) => !haveCommand(c)).map((c) => PACKAGES[c] ?? c));
-  if (pythonNbd && !havePythonNbd()) missing.add('python3-libnbd');
-  if (missing.size > 0 && isRoot()) {
-    const pkgs = [...missing];
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const install = () => spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], { stdio: 'ignore', env }).status === 0;
-    if (!install()) {
-      spawnSync('apt-get', ['update', '-q'], { stdio: 'ignore', env });
-      install();
-    }
-  }
-  const still = commands.filter((c) => !haveCommand(c));
-  if (pythonNbd && !havePythonNbd()) still.push('python3-libnbd');
-  return still.length ? `missing ${still.join(', ')} (apt-get install ${still.map((c) => PACKAGES[c] ?? c).join(' ')})` : false;
+  const needs: Record<string, string | PackageCheck> = Object.fromEntries(commands.map((c) => [c, PACKAGES[c] ?? c]));
+  if (pythonNbd) needs['python3 nbd module'] = { pkg: 'python3-libnbd', present: havePythonNbd };
+  return ensurePackages(needs) ?? false;
 }
 
 /** Runs a peer and fails with its stderr when it exits non-zero. */

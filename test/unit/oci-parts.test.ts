@@ -16,7 +16,7 @@ import { findCredentials, normalizeAuthKey } from '../../src/oci/docker-config.j
 import { FileByteSource, StreamByteSource, walkArchive, type ByteSource } from '../../src/oci/archive-tar.js';
 import { layerCompression, manifestKind } from '../../src/oci/media-types.js';
 import { parseDocument } from '../../src/oci/manifest.js';
-import { digestOf, parseDigest, verifyBytes } from '../../src/util/digest.js';
+import { digestOf, isHex64, parseDigest, verifyBytes } from '../../src/util/digest.js';
 import { DigestVerifier } from '../../src/util/digest-verify.js';
 import { SmrError } from '../../src/util/errors.js';
 import { exec } from '../helpers/registry.js';
@@ -115,6 +115,12 @@ describe('digests and verification', () => {
     assert.throws(() => parseDigest('nodigest'), { code: 'INVALID_DIGEST' });
     assert.throws(() => parseDigest('blake3:00'), { code: 'UNSUPPORTED_DIGEST' });
     assert.throws(() => verifyBytes(Buffer.from('x'), digest, 'config'), { code: 'DIGEST_MISMATCH' });
+  });
+
+  it('isHex64: 64 lowercase hex digits and nothing else', () => {
+    const hex = digest.slice(7);
+    assert.equal(isHex64(hex), true);
+    for (const bad of [hex.toUpperCase(), hex.slice(1), `${hex}0`, `${hex}\n`, digest, ` ${hex.slice(1)}`, undefined, 64]) assert.equal(isHex64(bad), false, String(bad));
   });
 
   async function through(input: Buffer[], size?: number): Promise<unknown> {

@@ -37,3 +37,17 @@ test('forEachBounded: the first failure stops new items and is thrown after the 
   assert.deepEqual(started, [0, 1, 2], 'nothing new starts after the failure');
   assert.equal(settled, 2, 'the other calls under way finished before the throw');
 });
+
+test('forEachBounded: an aborted signal stops new items; the calls under way finish and nothing is thrown', async () => {
+  const stop = new AbortController();
+  const started: number[] = [];
+  let settled = 0;
+  await forEachBounded(Array.from({ length: 20 }, (_, i) => i), 3, async (x) => {
+    started.push(x);
+    if (x === 4) stop.abort();
+    await tick();
+    settled++;
+  }, stop.signal);
+  assert.deepEqual(started, [0, 1, 2, 3, 4]);
+  assert.equal(settled, 5);
+});

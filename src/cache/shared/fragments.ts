@@ -8,7 +8,7 @@ import { crc32 } from 'node:zlib';
 
 const MAGIC = 0x534d5246; // "SMRF"
 const VERSION = 1;
-export const HEADER_BYTES = 48;
+const HEADER_BYTES = 48;
 
 export interface ErasureCode {
   k: number;

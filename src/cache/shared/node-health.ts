@@ -3,7 +3,7 @@
 // pause one probe goes through; when it answers the node is up again. State
 // changes and bad values are logged at most once per node and period, so a
 // dead or babbling server cannot flood the log.
-import type { LogFn } from '../../nbd/index.js';
+import type { LogFn } from '../../util/log.js';
 
 export type NodeState = 'up' | 'down';
 

@@ -6,7 +6,7 @@
 // good answers, so one slow or dead node costs nothing. The values are the
 // origin's stored bytes (compressed, encrypted where the recipe is), never
 // plaintext; the tiered source verifies the reassembled chunk's digest.
-import type { LogFn } from '../../nbd/index.js';
+import type { LogFn } from '../../util/log.js';
 import { SmrError } from '../../util/errors.js';
 import type { ChunkTier } from '../tier.js';
 import { FillQueue, type FillCounters } from './fill-queue.js';
@@ -62,7 +62,7 @@ const FAILED = Symbol('failed');
 const CLAIM_TTL_MS = 5000;
 const CLAIM_POLL_MS = 5;
 
-export function defaultCode(nodeCount: number): ErasureCode {
+function defaultCode(nodeCount: number): ErasureCode {
   return nodeCount >= 5 ? { k: 4, m: 1 } : { k: 1, m: 0 };
 }
 

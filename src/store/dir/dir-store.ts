@@ -9,11 +9,12 @@
 // and two writers of one chunk both succeed (same bytes, same name). The
 // directory entries are made durable in batches by flush(), not per chunk.
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../../util/atomic-write.js';
 import { SmrError } from '../../util/errors.js';
 import { checkChunkName, chunkKey, isChunkName } from '../chunk-name.js';
-import { isErrno, storeError } from './fs-errors.js';
+import { isErrno, storeError } from '../../util/fs-errors.js';
 import { makeDir } from './make-dir.js';
 import { inspectStoreDir, writeMarker } from './marker.js';
 import type { ChunkInfo, ChunkStore } from '../types.js';
@@ -78,7 +79,7 @@ export class DirStore implements ChunkStore {
     try {
       if (state === 'missing') await makeDir(this.root);
       if (state !== 'store') {
-        await writeMarker(this.root, this.tag);
+        await writeMarker(this.root);
         this.dirty.add(this.root);
         this.dirty.add(dirname(this.root));
       }
@@ -142,35 +143,22 @@ export class DirStore implements ChunkStore {
   }
 
   private async writeNew(file: string, data: Buffer): Promise<void> {
-    const dir = dirname(file);
-    const tmp = this.nextTemp(dir, TEMP_PREFIX);
-    let fh: FileHandle | undefined;
     try {
-      fh = await this.openTemp(dir, tmp);
-      await fh.writeFile(data);
       // The bytes reach the disk before the name does: after a crash a
       // final name holds the whole chunk or nothing.
-      await fh.datasync();
-      await fh.close();
-      fh = undefined;
-      await rename(tmp, file);
-      this.dirty.add(dir);
+      await writeFileAtomic(file, data, {
+        sync: 'data',
+        mode: 0o444,
+        prefix: TEMP_PREFIX,
+        // First chunk of this fan-out directory (or someone removed it).
+        makeDir: async (dir) => {
+          if (await makeDir(dir)) this.dirty.add(dirname(dir));
+        },
+      });
+      this.dirty.add(dirname(file));
     } catch (e) {
-      await fh?.close().catch(() => {});
-      await unlink(tmp).catch(() => {});
       throw storeError(e, this.root, 'write');
     }
-  }
-
-  private async openTemp(dir: string, tmp: string): Promise<FileHandle> {
-    try {
-      return await open(tmp, 'wx', 0o444);
-    } catch (e) {
-      if (!isErrno(e, 'ENOENT')) throw e;
-    }
-    // First chunk of this fan-out directory (or someone removed it).
-    if (await makeDir(dir)) this.dirty.add(dirname(dir));
-    return open(tmp, 'wx', 0o444);
   }
 
   /**

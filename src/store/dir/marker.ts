@@ -2,10 +2,11 @@
 // holding a format name and version. Readers refuse a non-empty directory
 // without it (a mistyped --store must not look like an empty store); writers
 // create it first, before any chunk, so a half-made store always has it.
-import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../util/atomic-write.js';
 import { SmrError } from '../../util/errors.js';
-import { isErrno, storeError } from './fs-errors.js';
+import { isErrno, storeError } from '../../util/fs-errors.js';
 
 export const MARKER = 'smr-store.json';
 export const STORE_FORMAT = 'stream-my-root-store';
@@ -67,19 +68,7 @@ function checkMarker(text: string, root: string): void {
  * Writes the marker atomically (temporary file, fsync, rename): processes
  * creating the same store at once all succeed and nobody reads half of it.
  */
-export async function writeMarker(root: string, tag: string): Promise<void> {
-  const tmp = join(root, `${MARKER_TEMP_PREFIX}${tag}`);
-  try {
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(`${JSON.stringify({ format: STORE_FORMAT, version: STORE_VERSION })}\n`);
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, join(root, MARKER));
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
+export async function writeMarker(root: string): Promise<void> {
+  const text = `${JSON.stringify({ format: STORE_FORMAT, version: STORE_VERSION })}\n`;
+  await writeFileAtomic(join(root, MARKER), text, { sync: 'data', prefix: MARKER_TEMP_PREFIX });
 }

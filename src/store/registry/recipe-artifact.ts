@@ -14,12 +14,12 @@
 // chunks, 13 GiB of image at 512 KiB chunks. Past it, the push fails with a
 // message that says so, before the manifest is sent (chunks uploaded so far
 // stay, unreferenced, until the registry's gc).
-import { createHash } from 'node:crypto';
 import { MAX_RECIPE_BYTES, isEncryptedRecipe } from '../../chunk/recipe.js';
 import { ENCRYPTED_RECIPE_MEDIA_TYPE, RECIPE_MEDIA_TYPE, type Recipe } from '../../chunk/types.js';
 import { defaultPlatform, parsePlatform, type Descriptor, type RegistryReference } from '../../oci/index.js';
 import { MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST } from '../../oci/media-types.js';
 import { errorDetail, type RegistryClient } from '../../oci/registry-client.js';
+import { digestOf, isHex64 } from '../../util/digest.js';
 import { SmrError } from '../../util/errors.js';
 import { discardBody, readBody } from '../../util/http.js';
 import { blobExists, getBlob, uploadBlob } from './registry-blob.js';
@@ -28,16 +28,12 @@ import { repositoryUri } from './registry-uri.js';
 export const RECIPE_ARTIFACT_TYPE = 'application/vnd.stream-my-root.recipe.v1+json';
 export const CHUNK_MEDIA_TYPE = 'application/vnd.stream-my-root.chunk.v1';
 const EMPTY_JSON = Buffer.from('{}');
-const EMPTY_DESCRIPTOR: Descriptor = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(EMPTY_JSON), size: 2 };
+const EMPTY_DESCRIPTOR: Descriptor = { mediaType: 'application/vnd.oci.empty.v1+json', digest: digestOf(EMPTY_JSON), size: 2 };
 /** distribution's default limit on a manifest body. */
 export const MAX_MANIFEST_BYTES = 4 << 20;
 
-function sha256(b: Buffer): string {
-  return `sha256:${createHash('sha256').update(b).digest('hex')}`;
-}
-
 /** The artifact manifest: the recipe blob, then one descriptor per distinct chunk. */
-export function recipeArtifactManifest(recipeBlob: Descriptor, recipe: Recipe, subject?: Descriptor): Buffer {
+function recipeArtifactManifest(recipeBlob: Descriptor, recipe: Recipe, subject?: Descriptor): Buffer {
   const seen = new Set<string>();
   const chunks: Descriptor[] = [];
   for (const c of recipe.chunks) {
@@ -67,7 +63,7 @@ export interface PushedRecipe {
 /** Pushes the recipe artifact of an image whose chunks are already in the repository. */
 export async function pushRecipeArtifact(client: RegistryClient, ref: RegistryReference, recipeBytes: Buffer, recipe: Recipe, subject?: Descriptor): Promise<PushedRecipe> {
   const encrypted = isEncryptedRecipe(recipeBytes);
-  const recipeBlob: Descriptor = { mediaType: encrypted ? ENCRYPTED_RECIPE_MEDIA_TYPE : RECIPE_MEDIA_TYPE, digest: sha256(recipeBytes), size: recipeBytes.length };
+  const recipeBlob: Descriptor = { mediaType: encrypted ? ENCRYPTED_RECIPE_MEDIA_TYPE : RECIPE_MEDIA_TYPE, digest: digestOf(recipeBytes), size: recipeBytes.length };
   const manifest = recipeArtifactManifest(recipeBlob, recipe, subject);
   if (manifest.length > MAX_MANIFEST_BYTES) {
     throw new SmrError(
@@ -78,7 +74,7 @@ export async function pushRecipeArtifact(client: RegistryClient, ref: RegistryRe
   for (const [digest, bytes] of [[EMPTY_DESCRIPTOR.digest, EMPTY_JSON], [recipeBlob.digest, recipeBytes]] as const) {
     if ((await blobExists(client, digest)) === null) await uploadBlob(client, digest, bytes);
   }
-  const digest = sha256(manifest);
+  const digest = digestOf(manifest);
   const res = await putManifest(client, digest, manifest, OCI_MANIFEST);
   const pushed: PushedRecipe = { reference: `${repositoryUri(ref)}@${digest}`, digest };
   // A registry that indexes subjects says so (OCI-Subject); others get the tag.
@@ -211,12 +207,12 @@ export async function fetchRecipeArtifact(client: RegistryClient, ref: RegistryR
   }
   const where = `${repositoryUri(ref)}@${artifactDigest}`;
   const layer = artifact.layers?.[0];
-  if (!isRecipeArtifact(artifact) || !layer || typeof layer.digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(layer.digest) || (layer.mediaType !== RECIPE_MEDIA_TYPE && layer.mediaType !== ENCRYPTED_RECIPE_MEDIA_TYPE)) {
+  if (!isRecipeArtifact(artifact) || !layer || typeof layer.digest !== 'string' || !(layer.digest.startsWith('sha256:') && isHex64(layer.digest.slice(7))) || (layer.mediaType !== RECIPE_MEDIA_TYPE && layer.mediaType !== ENCRYPTED_RECIPE_MEDIA_TYPE)) {
     throw new SmrError('RECIPE_INVALID', `${where} is not a recipe artifact (no recipe as its first layer)`);
   }
   if (typeof layer.size === 'number' && layer.size > MAX_RECIPE_BYTES) throw new SmrError('RECIPE_INVALID', `${where}: the recipe layer is too large to be a recipe`);
   const bytes = await getBlob(client, layer.digest, MAX_RECIPE_BYTES);
   if (bytes === null) throw new SmrError('RECIPE_NOT_FOUND', `${where}: its recipe blob ${layer.digest} is missing from the repository`);
-  if (sha256(bytes) !== layer.digest) throw new SmrError('RECIPE_INVALID', `${where}: the recipe blob does not match its digest`);
+  if (digestOf(bytes) !== layer.digest) throw new SmrError('RECIPE_INVALID', `${where}: the recipe blob does not match its digest`);
   return { bytes, artifact: where };
 }

@@ -15,12 +15,23 @@ function aptGet(args: string[]): boolean {
   return r.status === 0;
 }
 
+/** A package that installs no command (a library, Python bindings): how to tell it is there. */
+export interface PackageCheck {
+  pkg: string;
+  present: () => boolean;
+}
+
+function present(name: string, need: string | PackageCheck): boolean {
+  return typeof need === 'string' ? haveCommand(name) : need.present();
+}
+
 /**
- * Makes sure each command exists, installing its package when missing
- * (`needs` maps command -> Debian package). Returns why it could not, or null.
+ * Makes sure each need is met, installing its package when missing: `needs`
+ * maps a command to its Debian package, or any name to a PackageCheck.
+ * Returns why it could not, or null.
  */
-export function ensurePackages(needs: Record<string, string>): string | null {
-  const missing = [...new Set(Object.entries(needs).filter(([cmd]) => !haveCommand(cmd)).map(([, pkg]) => pkg))];
+export function ensurePackages(needs: Record<string, string | PackageCheck>): string | null {
+  const missing = [...new Set(Object.entries(needs).filter(([name, need]) => !present(name, need)).map(([, need]) => (typeof need === 'string' ? need : need.pkg)))];
   if (missing.length === 0) return null;
   if (!isRoot()) return `missing ${missing.join(' ')} (run as root, or apt-get install them)`;
   const madePolicy = !existsSync(POLICY);
@@ -34,6 +45,6 @@ export function ensurePackages(needs: Record<string, string>): string | null {
   } finally {
     if (madePolicy) rmSync(POLICY, { force: true });
   }
-  const still = Object.keys(needs).filter((cmd) => !haveCommand(cmd));
+  const still = Object.entries(needs).filter(([name, need]) => !present(name, need)).map(([name]) => name);
   return still.length === 0 ? null : `apt-get could not provide ${still.join(' ')}`;
 }
