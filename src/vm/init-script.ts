@@ -124,11 +124,7 @@ echo "@@SMR-START:$SMR_NONCE uptime=$(up)"
 # smr_exec (from the request) execs the command through env -i (its
 # environment, nothing of init's) and nsenter (chroot, working directory,
 # uid, gid). HOME and PATH given here are defaults the request may override.
-if [ "$SMR_STDIN" = console ]; then
-    smr_exec "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" "HOSTNAME=$SMR_HOSTNAME" "HOME=$home" </dev/console &
-else
-    smr_exec "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" "HOSTNAME=$SMR_HOSTNAME" "HOME=$home" </dev/null &
-fi
+smr_exec "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" "HOSTNAME=$SMR_HOSTNAME" "HOME=$home" </dev/null &
 pid=$!
 if [ "$SMR_TIMEOUT" -gt 0 ]; then
     ( sleep "$SMR_TIMEOUT"; touch /run/smr/timed-out; kill -KILL $pid ) &

@@ -5,7 +5,8 @@
 // cached as CACHE/initramfs-KEY.cpio; each boot appends its request.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { join } from 'node:path';
 import { staticBusybox } from './busybox.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
@@ -66,9 +67,7 @@ export async function prepareInitramfs(cache: string, kernel: Kernel, apt: Apt):
   const path = join(cache, name);
   if (!existsSync(path)) {
     const archive = await buildArchive(kernel, busybox);
-    const tmp = `${path}.tmp-${process.pid}`;
-    await writeFile(tmp, archive);
-    await rename(tmp, path);
+    await writeFileAtomic(path, archive);
     // Older builds (another kernel or /init) are of no further use.
     for (const f of await readdir(cache)) if (/^initramfs-[0-9a-f]{16}\.cpio$/.test(f) && f !== name) await rm(join(cache, f), { force: true });
   }

@@ -135,7 +135,6 @@ export function encodeRequest(req: GuestRequest, boot: BootSettings, extras: Req
     ['SMR_HOSTNAME', req.hostname ?? 'localhost'],
     ['SMR_WRITABLE', req.writable ? '1' : '0'],
     ['SMR_TIMEOUT', String(req.timeoutSeconds ?? 0)],
-    ['SMR_STDIN', req.stdin ?? 'null'],
   ];
   // "$@" are init's defaults (PATH, HOSTNAME, HOME), placed first so that
   // the request's own entries override them (env applies them in order).
