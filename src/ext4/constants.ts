@@ -2,7 +2,6 @@
 // Documentation/filesystems/ext4/). Only the subset we emit is listed.
 
 export const BLOCK_SIZE = 4096;
-export const BLOCK_SHIFT = 12;
 export const LOG_BLOCK_SIZE = 2; // 1024 << 2
 export const BLOCKS_PER_GROUP = 32768; // one bitmap block covers it
 export const INODE_SIZE = 256;
@@ -14,12 +13,10 @@ export const FIRST_INO = 11;
 export const ROOT_INO = 2;
 export const MAX_NAME_LEN = 255;
 export const MAX_EXTENT_LEN = 32768; // longest initialized extent
-export const EXTENT_ENTRY_SIZE = 12;
 export const EXTENT_MAGIC = 0xf30a;
 export const INODE_EXTENTS_IN_IBLOCK = 4; // (60 - 12) / 12
 export const EXTENTS_PER_LEAF_BLOCK = (BLOCK_SIZE - 12) / 12; // 340
 export const FAST_SYMLINK_MAX = 59; // target < 60 bytes lives in i_block
-export const MAX_SYMLINK_LEN = BLOCK_SIZE - 1;
 
 export const SUPER_MAGIC = 0xef53;
 export const STATE_CLEAN = 1;
@@ -45,7 +42,6 @@ export const HASH_HALF_MD4 = 1;
 export const LOG_GROUPS_PER_FLEX = 4;
 
 export const INODE_FLAG_INDEX = 0x1000;
-export const INODE_FLAG_HUGE_FILE = 0x40000;
 export const INODE_FLAG_EXTENTS = 0x80000;
 
 export const S_IFIFO = 0o010000;
@@ -54,7 +50,6 @@ export const S_IFDIR = 0o040000;
 export const S_IFBLK = 0o060000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
-export const S_IFSOCK = 0o140000;
 
 /** Directory entry file_type values (INCOMPAT_FILETYPE). */
 export const FT_REG = 1;
@@ -62,7 +57,6 @@ export const FT_DIR = 2;
 export const FT_CHR = 3;
 export const FT_BLK = 4;
 export const FT_FIFO = 5;
-export const FT_SOCK = 6;
 export const FT_SYMLINK = 7;
 
 export const XATTR_MAGIC = 0xea020000;

@@ -18,7 +18,7 @@ export function xattrItemsOf(i: Inode): XattrItem[] | null {
   return i.xattrs === null ? null : toXattrItems(i.xattrs, () => `inode ${i.ino}`);
 }
 
-export function hasXattrBlock(i: Inode): boolean {
+function hasXattrBlock(i: Inode): boolean {
   const items = xattrItemsOf(i);
   return items !== null && !fitsInInode(items);
 }

@@ -73,7 +73,7 @@ export function mergeEnv(image: string[], given: string[], hostEnv: NodeJS.Proce
 }
 
 /** A container id's worth of hex: docker's default hostname. */
-export function randomHostname(): string {
+function randomHostname(): string {
   return randomBytes(6).toString('hex');
 }
 

@@ -45,7 +45,7 @@ let tscKhz: number | undefined | null = null;
  * given it, the guest kernel skips its PIT-based calibration, which under
  * TCG fails now and then and hangs the boot. SMR_VM_TSC_KHZ overrides.
  */
-export function hostTscKhz(): number | undefined {
+function hostTscKhz(): number | undefined {
   if (tscKhz !== null) return tscKhz;
   const env = Number(process.env.SMR_VM_TSC_KHZ);
   if (env > 0) return (tscKhz = Math.round(env));

@@ -10,7 +10,7 @@ import { compressionOf, decompress } from './decompress.js';
 
 const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 
-export function bzImagePayload(image: Buffer): Buffer | undefined {
+function bzImagePayload(image: Buffer): Buffer | undefined {
   if (image.length < 0x250 || image.toString('latin1', 0x202, 0x206) !== 'HdrS') return undefined;
   if (image.readUInt16LE(0x206) < 0x208) return undefined;
   const setupSects = image[0x1f1] || 4;
