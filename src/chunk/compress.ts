@@ -16,7 +16,11 @@ export const CODEC_RAW = 0;
 export const CODEC_ZSTD = 1;
 export const CODEC_GZIP = 2;
 
-export const COMPRESSION_LEVEL = { zstd: 1, gzip: 1 } as const;
+/** Levels a writer may ask for (`--level`): zstd's ultra levels (20-22) only widen the window past a chunk. */
+export const LEVEL_RANGE = { zstd: { min: -7, max: 19 }, gzip: { min: 1, max: 9 } } as const;
+
+/** The level used when none is asked for. */
+export const DEFAULT_LEVEL = { zstd: 1, gzip: 1 } as const;
 
 /**
  * A compressed body is kept only when it is at least this fraction (16 KiB of
@@ -28,10 +32,13 @@ export const MIN_SAVING = 1 / 32;
 
 export const DEFAULT_COMPRESSION: Compression = 'zstd';
 
-/** The codec byte and body for a plaintext whose trailing zeros are trimmed. */
-export function compressBody(trimmed: Buffer, compression: Compression): { codec: number; body: Buffer } {
+/**
+ * The codec byte and body for a plaintext whose trailing zeros are trimmed,
+ * at `level` (checked by the caller against LEVEL_RANGE; default DEFAULT_LEVEL).
+ */
+export function compressBody(trimmed: Buffer, compression: Compression, level?: number): { codec: number; body: Buffer } {
   if (compression === 'none' || trimmed.length === 0) return { codec: CODEC_RAW, body: trimmed };
-  const body = compression === 'zstd' ? zstdCompress(trimmed, COMPRESSION_LEVEL.zstd) : gzipCompress(trimmed, COMPRESSION_LEVEL.gzip);
+  const body = compression === 'zstd' ? zstdCompress(trimmed, level ?? DEFAULT_LEVEL.zstd) : gzipCompress(trimmed, level ?? DEFAULT_LEVEL.gzip);
   if (body.length > trimmed.length * (1 - MIN_SAVING)) return { codec: CODEC_RAW, body: trimmed };
   return { codec: compression === 'zstd' ? CODEC_ZSTD : CODEC_GZIP, body };
 }
