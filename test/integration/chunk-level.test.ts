@@ -9,15 +9,9 @@ import { join } from 'node:path';
 import { LEVEL_RANGE } from '../../src/chunk/compress.js';
 import { readRecipe } from '../../src/store/recipe-io.js';
 import { fixtureLayout, skipWithoutFixtures } from '../helpers/fixtures.js';
-import { smr } from '../helpers/run.js';
+import { smr, smrOk as ok } from '../helpers/run.js';
 
 const skip = skipWithoutFixtures();
-
-async function ok(args: string[]) {
-  const r = await smr(args);
-  assert.equal(r.code, 0, `smr ${args.join(' ')}: ${r.stderr}`);
-  return r;
-}
 
 async function storedBytes(recipe: string): Promise<number> {
   return (await readRecipe(recipe)).chunks.reduce((n, c) => n + c.storedLength, 0);
