@@ -98,8 +98,7 @@ function parseLevel(text: string | undefined, compression: Compression): number 
   if (compression === 'none') throw new UsageError('--level needs --compression zstd or gzip');
   const { min, max } = LEVEL_RANGE[compression];
   const n = /^-?\d+$/.test(text) ? Number(text) : NaN;
-  // zstd reads 0 as "its default" (3): refused, so a level always means itself.
-  if (!(n >= min && n <= max) || n === 0) throw new UsageError(`--level: '${text}' is not a ${compression} level from ${min} to ${max}${min < 0 ? ' (not 0)' : ''}`);
+  if (!(n >= min && n <= max)) throw new UsageError(`--level: '${text}' is not a ${compression} level from ${min} to ${max}`);
   return n;
 }
 
