@@ -13,7 +13,7 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import { decodeChunk, DEFAULT_COMPRESSION, encodeChunk } from '../src/chunk/codec.js';
-import { COMPRESSION_LEVEL, MIN_SAVING } from '../src/chunk/compress.js';
+import { DEFAULT_LEVEL, MIN_SAVING } from '../src/chunk/compress.js';
 import { gunzipBounded, gzipCompress } from '../src/chunk/compress-gzip.js';
 import { zstdCompress, zstdDecompressChunk } from '../src/chunk/compress-zstd.js';
 import type { Compression, Encryption } from '../src/chunk/types.js';
@@ -131,7 +131,7 @@ for (const c of candidates) {
 // small saving costs: chunks made of the images' own 4 KiB blocks, a share of
 // them replaced by random bytes (as compressed files inside an image are),
 // give the saving and the extra decode time at each compressibility.
-const level = COMPRESSION_LEVEL[DEFAULT_COMPRESSION === 'zstd' ? 'zstd' : 'gzip'];
+const level = DEFAULT_LEVEL[DEFAULT_COMPRESSION === 'zstd' ? 'zstd' : 'gzip'];
 const dfltName = `${DEFAULT_COMPRESSION} ${level}`;
 const dfltEnc = results.get(dfltName);
 if (dfltEnc) {

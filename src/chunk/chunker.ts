@@ -11,6 +11,7 @@ export interface EncodeTask {
   plain: ArrayBuffer;
   length: number;
   compression: Compression;
+  level?: number;
   encryption: Encryption;
   salt?: Uint8Array;
 }
@@ -25,6 +26,8 @@ export interface EncodeResult {
 export interface ChunkerOptions {
   chunkSize?: number;
   compression: Compression;
+  /** Compression level (default: the codec's DEFAULT_LEVEL). */
+  level?: number;
   encryption: Encryption;
   salt?: Buffer;
   /** Worker threads (default: one per core). */
@@ -99,6 +102,7 @@ export class Chunker {
         plain: owned.buffer as ArrayBuffer,
         length: owned.length,
         compression: this.opts.compression,
+        level: this.opts.level,
         encryption: this.opts.encryption,
         salt: this.opts.salt ? new Uint8Array(this.opts.salt) : undefined,
       },

@@ -8,7 +8,7 @@ import { compressBody, decompressBody } from './compress.js';
 import { aes256ctr, chunkKey } from './encrypt.js';
 import type { Compression, Encryption } from './types.js';
 
-export { DEFAULT_COMPRESSION } from './compress.js';
+export { DEFAULT_COMPRESSION, DEFAULT_LEVEL } from './compress.js';
 export { chunkKey } from './encrypt.js';
 
 export interface EncodedChunk {
@@ -21,6 +21,8 @@ export interface EncodedChunk {
 
 export interface EncodeOptions {
   compression: Compression;
+  /** Compression level (default: DEFAULT_LEVEL of the codec). */
+  level?: number;
   encryption: Encryption;
   /** Tenant salt mixed into the key (with encryption only). */
   salt?: Buffer;
@@ -34,7 +36,7 @@ function trimmedLength(b: Buffer): number {
 
 /** Same plaintext and options, same stored bytes (fixed levels, no times). */
 export function encodeChunk(plain: Buffer, opts: EncodeOptions): EncodedChunk {
-  const { codec, body } = compressBody(plain.subarray(0, trimmedLength(plain)), opts.compression);
+  const { codec, body } = compressBody(plain.subarray(0, trimmedLength(plain)), opts.compression, opts.level);
   let stored: Buffer = Buffer.allocUnsafe(1 + body.length);
   stored[0] = codec;
   body.copy(stored, 1);

@@ -6,7 +6,7 @@ import type { EncodeTask, EncodeResult } from './chunker.js';
 
 serveTasks<EncodeTask, EncodeResult>(parentPort!, (t) => {
   const plain = Buffer.from(t.plain, 0, t.length);
-  const r = encodeChunk(plain, { compression: t.compression, encryption: t.encryption, salt: t.salt ? Buffer.from(t.salt) : undefined });
+  const r = encodeChunk(plain, { compression: t.compression, level: t.level, encryption: t.encryption, salt: t.salt ? Buffer.from(t.salt) : undefined });
   // Hand the stored bytes back without a copy when they own their memory;
   // small Buffers live inside a shared pool and must be copied out first.
   const owns = r.stored.byteOffset === 0 && r.stored.byteLength === r.stored.buffer.byteLength;

@@ -1,5 +1,5 @@
 // Options shared by the commands that write or read chunked images.
-import { DEFAULT_COMPRESSION } from '../chunk/codec.js';
+import { DEFAULT_COMPRESSION, DEFAULT_LEVEL, LEVEL_RANGE } from '../chunk/compress.js';
 import { loadKeyFile, parseSalt } from '../chunk/keys.js';
 import { checkChunkSize } from '../chunk/chunker.js';
 import type { Compression, Encryption } from '../chunk/types.js';
@@ -57,11 +57,15 @@ export const writeOptions = {
   spec: {
     'chunk-size': { type: 'string' },
     compression: { type: 'string' },
+    level: { type: 'string' },
     encrypt: { type: 'boolean' },
     salt: { type: 'string' },
   } satisfies Options,
   help: `      --chunk-size SIZE  64K to 4M, a power of two (default 512K)
       --compression C    zstd, gzip or none (default: zstd)
+      --level N          compression level: zstd ${LEVEL_RANGE.zstd.min} to ${LEVEL_RANGE.zstd.max} (default ${DEFAULT_LEVEL.zstd}), gzip
+                         ${LEVEL_RANGE.gzip.min} to ${LEVEL_RANGE.gzip.max} (default ${DEFAULT_LEVEL.gzip}); higher is smaller and slower to
+                         write, as fast to read (docs/recipe.md)
       --encrypt          convergent encryption of chunks (needs --key-file,
                          which encrypts the recipe)
       --salt TEXT        tenant salt mixed into chunk keys: tenants with
@@ -81,9 +85,21 @@ export function requireStore(values: Record<string, unknown>, cmd: string, recip
 export interface WriteSettings {
   chunkSize: number;
   compression: Compression;
+  /** Undefined: the codec's default level. */
+  level?: number;
   encryption: Encryption;
   salt?: Buffer;
   key?: Buffer;
+}
+
+/** --level, checked against the codec's range. */
+function parseLevel(text: string | undefined, compression: Compression): number | undefined {
+  if (text === undefined) return undefined;
+  if (compression === 'none') throw new UsageError('--level needs --compression zstd or gzip');
+  const { min, max } = LEVEL_RANGE[compression];
+  const n = /^-?\d+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= min && n <= max)) throw new UsageError(`--level: '${text}' is not a ${compression} level from ${min} to ${max}`);
+  return n;
 }
 
 export async function writeSettings(values: Record<string, unknown>): Promise<WriteSettings> {
@@ -97,6 +113,7 @@ export async function writeSettings(values: Record<string, unknown>): Promise<Wr
   return {
     chunkSize,
     compression: c,
+    level: parseLevel(values.level as string | undefined, c),
     encryption: encrypt ? 'convergent-aes-256-ctr' : 'none',
     salt: values.salt !== undefined ? parseSalt(values.salt as string) : undefined,
     key: keyFile ? await loadKeyFile(keyFile) : undefined,

@@ -36,6 +36,13 @@ export function smr(args: string[], opts: SpawnOptions = {}): Promise<RunResult>
   return run(process.execPath, [SMR, ...args], opts);
 }
 
+/** smr that must succeed: its stderr is the failure message otherwise. */
+export async function smrOk(args: string[]): Promise<RunResult> {
+  const r = await smr(args);
+  if (r.code !== 0) throw new Error(`smr ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r;
+}
+
 export function haveCommand(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 }

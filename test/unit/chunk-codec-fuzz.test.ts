@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { decodeChunk, encodeChunk } from '../../src/chunk/codec.js';
-import { CODEC_GZIP, CODEC_RAW, CODEC_ZSTD } from '../../src/chunk/compress.js';
+import { CODEC_GZIP, CODEC_RAW, CODEC_ZSTD, LEVEL_RANGE } from '../../src/chunk/compress.js';
 import { zstdCompress, zstdDecompressChunk } from '../../src/chunk/compress-zstd.js';
 import type { Compression, Encryption } from '../../src/chunk/types.js';
 import { isSmrError } from '../../src/util/errors.js';
@@ -37,13 +37,20 @@ interface Case {
   salt?: Buffer;
 }
 
+// Each codec at its default level, and zstd and gzip at the top of the range
+// --level allows (optimal parsing at zstd 19 writes other block shapes).
+const settings: { compression: Compression; level?: number }[] = [
+  ...compressions.map((compression) => ({ compression })),
+  { compression: 'zstd', level: LEVEL_RANGE.zstd.max },
+  { compression: 'gzip', level: LEVEL_RANGE.gzip.max },
+];
 const cases: Case[] = [];
-for (const compression of compressions) {
+for (const { compression, level } of settings) {
   for (const encryption of ['none', 'convergent-aes-256-ctr'] as Encryption[]) {
     const plain = sample(LEN);
     const salt = encryption === 'none' ? undefined : Buffer.from('fuzz');
-    const e = encodeChunk(plain, { compression, encryption, salt });
-    cases.push({ name: `${compression}/${encryption}`, plain, ...e, salt });
+    const e = encodeChunk(plain, { compression, level, encryption, salt });
+    cases.push({ name: `${compression}${level ?? ''}/${encryption}`, plain, ...e, salt });
   }
 }
 
@@ -124,9 +131,9 @@ test('garbage bodies under every codec byte', () => {
 });
 
 test('zstd frames with damaged blocks: the decoder fails cleanly or stays within the chunk', () => {
-  const frame = zstdCompress(sample(LEN), 3);
+  const frames = [3, LEVEL_RANGE.zstd.max].map((level) => zstdCompress(sample(LEN), level));
   fc.assert(
-    fc.property(mutation, (m) => {
+    fc.property(fc.constantFrom(...frames), mutation, (frame, m) => {
       let out: Buffer | undefined;
       try {
         out = zstdDecompressChunk(mutate(frame, m), LEN);

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { decodeChunk, DEFAULT_COMPRESSION, encodeChunk } from '../../src/chunk/codec.js';
-import { CODEC_GZIP, CODEC_RAW, CODEC_ZSTD, MIN_SAVING } from '../../src/chunk/compress.js';
+import { CODEC_GZIP, CODEC_RAW, CODEC_ZSTD, LEVEL_RANGE, MIN_SAVING } from '../../src/chunk/compress.js';
 import type { Compression, Encryption } from '../../src/chunk/types.js';
 import { isSmrError } from '../../src/util/errors.js';
 
@@ -122,6 +122,22 @@ test('every codec round-trips, with and without encryption and salt', () => {
   );
 });
 
+test('every --level round-trips, under its own codec byte, and a higher level is no bigger on text', () => {
+  const levels: Record<'zstd' | 'gzip', number[]> = { zstd: [LEVEL_RANGE.zstd.min, 3, 9, LEVEL_RANGE.zstd.max], gzip: [LEVEL_RANGE.gzip.min, 6, LEVEL_RANGE.gzip.max] };
+  const plains = [compressible(CHUNK, 51), Buffer.concat([compressible(CHUNK / 2, 52), incompressible(CHUNK / 4, 53), Buffer.alloc(CHUNK / 4)])];
+  for (const compression of ['zstd', 'gzip'] as const) {
+    for (const plain of plains) {
+      const sizes = levels[compression].map((level) => {
+        const e = encodeChunk(plain, { compression, level, encryption: 'none' });
+        assert.equal(e.stored[0], compression === 'zstd' ? CODEC_ZSTD : CODEC_GZIP, `${compression} ${level}`);
+        assert.deepEqual(decodeChunk(e.stored, e, CHUNK), plain, `${compression} ${level}`);
+        return e.stored.length;
+      });
+      assert.ok(sizes.at(-1)! <= sizes[0]!, `${compression}: ${sizes.join(' ')}`);
+    }
+  }
+});
+
 test('encoding is deterministic: same plaintext and options, same stored bytes', () => {
   fc.assert(
     fc.property(spec, fc.constantFrom(...compressions), fc.constantFrom<Encryption>('none', ENC), salts, (s, compression, encryption, salt) => {
@@ -215,6 +231,8 @@ test('zstd chunks keep the stored bytes, and so the names, that zstd-napi gave t
   assert.equal(DEFAULT_COMPRESSION, 'zstd');
   for (const [plain, storedLength, digest] of golden) {
     const e = encodeChunk(plain, { compression: 'zstd', encryption: 'none' });
+    // --level 1 is that same level: stores written before --level dedup with it.
+    assert.equal(encodeChunk(plain, { compression: 'zstd', level: 1, encryption: 'none' }).digest, digest);
     assert.equal(e.stored[0], CODEC_ZSTD);
     assert.equal(e.stored.length, storedLength);
     assert.equal(e.digest, digest);
