@@ -60,11 +60,6 @@ function frameHeader(src: Buffer): FrameHeader {
   }
 }
 
-/** Frame_Content_Size from a zstd frame header, or undefined when not declared. */
-export function zstdContentSize(src: Buffer): number | undefined {
-  return frameHeader(src).contentSize;
-}
-
 /** Bytes of the frame at the start of `src`: header, blocks, checksum (RFC 8878 3.1.1). */
 function frameLength(src: Buffer, header: FrameHeader): number {
   let at = header.length;
