@@ -17,7 +17,6 @@
 //   streaming sink (a chunker): two passes. Pass 1 reads headers only; pass 2
 //   re-reads the layers and writes the content to keep, in offset order, so
 //   a chunk is final as soon as the writer moves past it.
-import { createHash, type Hash } from 'node:crypto';
 import { SmrError } from '../util/errors.js';
 import type { ProgressSink, ResolvedImage } from '../oci/types.js';
 import { TarReader, decompressStream } from '../tar/index.js';
@@ -29,6 +28,7 @@ import { Ext4Plan, layerRegionStarts, type PlanStats } from '../ext4/plan.js';
 import { contentBlock, slotMetadata } from '../ext4/slot-blocks.js';
 import { isRandomAccess, type ImageSink } from '../sink/types.js';
 import { readAhead } from '../util/read-ahead.js';
+import { OffThreadSha256 } from '../util/sha256-off-thread.js';
 import { deriveIdentity } from './identity.js';
 
 /** Decompressed bytes kept ready ahead of the tar reader. */
@@ -63,15 +63,15 @@ function layerLabel(image: ResolvedImage, i: number): string {
  * A tar reader over a layer's uncompressed bytes. Every byte, including the
  * padding after the end-of-archive marker, passes `hash` (for the diff_id).
  */
-async function openTar(image: ResolvedImage, i: number, hash: Hash | null, onBytes: (n: number) => void) {
+async function openTar(image: ResolvedImage, i: number, hash: OffThreadSha256 | null, onBytes: (n: number) => void) {
   const compressed = await image.openLayer(i);
   const plain = decompressStream(compressed, { what: layerLabel(image, i) });
   const ahead = readAhead(plain as AsyncIterable<Buffer>, READ_AHEAD_BYTES);
   const reader = new TarReader(ahead, {
     drain: hash !== null,
     onInput: (chunk) => {
-      hash?.update(chunk);
       onBytes(chunk.length);
+      return hash?.update(chunk);
     },
   });
   const close = () => {
@@ -95,7 +95,7 @@ async function readLayers(image: ResolvedImage, progress: ProgressSink | undefin
   let layerStart = layerRegionStarts([])[0]!;
   for (let i = 0; i < n; i++) {
     const label = layerLabel(image, i);
-    const hash = createHash('sha256');
+    const hash = new OffThreadSha256();
     const { reader, close } = await openTar(image, i, hash, (b) => {
       bytesSeen += b;
       progress?.update({ phase: `layer ${i + 1}/${n}`, done: bytesSeen });
@@ -107,12 +107,15 @@ async function readLayers(image: ResolvedImage, progress: ProgressSink | undefin
         flat.apply(e);
         if (content && plan.slots.length > slots) await content(layerStart, plan.slots[slots]!, e, reader);
       }
+    } catch (e) {
+      hash.drop();
+      throw e;
     } finally {
       close();
     }
     flat.endLayer();
     layerStart = layerRegionStarts(flat.layers.map((l) => l.blocks))[i + 1]!;
-    const got = `sha256:${hash.digest('hex')}`;
+    const got = `sha256:${await hash.digest()}`;
     const want = image.layers[i]!.diffId;
     if (got !== want) {
       throw new SmrError('DIGEST_MISMATCH', `${label}: uncompressed content has digest ${got}, the image config says ${want}`);
