@@ -14,19 +14,25 @@
 //   at the end hidden ranges are cleared (zero mode), then the inode tables,
 //   directories, bitmaps and superblock are written.
 //
-//   streaming sink (a chunker): two passes. Pass 1 reads headers only; pass 2
-//   re-reads the layers and writes the content to keep, in offset order, so
-//   a chunk is final as soon as the writer moves past it.
+//   streaming sink (a chunker), keeping hidden bytes: one pass too. Layer
+//   content already comes in increasing offsets (regions in layer order,
+//   slots in stream order), and the header region, the one part written out
+//   of order, is held by the sink until the end; the inode tables,
+//   directories and bitmaps come after the last layer's region.
+//
+//   streaming sink, zeroing hidden bytes: two passes. Pass 1 reads headers
+//   only; pass 2 re-reads the layers and writes the content to keep, in
+//   offset order, so a chunk is final as soon as the writer moves past it.
 import { SmrError } from '../util/errors.js';
 import type { ProgressSink, ResolvedImage } from '../oci/types.js';
 import { TarReader, decompressStream } from '../tar/index.js';
 import type { TarEntry } from '../tar/types.js';
 import { Flattener, type LayerPlan, type Slot } from '../flatten/flattener.js';
 import { displayPath } from '../flatten/path.js';
-import { BLOCK_SIZE } from '../ext4/constants.js';
+import { BLOCK_SIZE, HEADER_REGION_BLOCKS } from '../ext4/constants.js';
 import { Ext4Plan, layerRegionStarts, type PlanStats } from '../ext4/plan.js';
 import { contentBlock, slotMetadata } from '../ext4/slot-blocks.js';
-import { isRandomAccess, type ImageSink } from '../sink/types.js';
+import { canHoldHead, isRandomAccess, type ImageSink } from '../sink/types.js';
 import { readAhead } from '../util/read-ahead.js';
 import { OffThreadSha256 } from '../util/sha256-off-thread.js';
 import { deriveIdentity } from './identity.js';
@@ -151,14 +157,16 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
   const keepHidden = (opts.hidden ?? 'keep') === 'keep';
   try {
     let plan: Ext4Plan;
-    if (isRandomAccess(sink)) {
-      // The device size is known only at the end; the file grows meanwhile.
-      await sink.begin(opts.sizeBytes ?? 0);
-      const flat = await readLayers(image, progress, (layerStart, slot, e, reader) => writeSlot(sink, layerStart, slot, e, reader, () => {}));
+    const onePass = isRandomAccess(sink) ? sink : keepHidden && canHoldHead(sink) ? sink : null;
+    if (onePass !== null) {
+      // The device size is known only at the end; a file grows meanwhile.
+      if (isRandomAccess(onePass)) await onePass.begin(opts.sizeBytes ?? 0);
+      else await onePass.beginHeld(HEADER_REGION_BLOCKS * BLOCK_SIZE);
+      const flat = await readLayers(image, progress, (layerStart, slot, e, reader) => writeSlot(onePass, layerStart, slot, e, reader, () => {}));
       plan = makePlan(image, flat, opts);
-      if (keepHidden === false) await sink.clear(plan.hiddenRanges());
-      await sink.resize(plan.totalBytes);
-      await sink.write(0, plan.headerPiece().data);
+      if (!keepHidden && isRandomAccess(onePass)) await onePass.clear(plan.hiddenRanges());
+      await onePass.resize(plan.totalBytes);
+      await onePass.write(0, plan.headerPiece().data);
     } else {
       const flat = await readLayers(image, progress);
       plan = makePlan(image, flat, opts);
