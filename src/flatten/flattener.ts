@@ -46,6 +46,10 @@ export class Flattener {
   private current: LayerPlan | null = null;
   private entryIndex = 0;
   private describe: (e: TarEntry) => string = (e) => displayPath(e.path);
+  /** Directories holding names bound by the current layer (their sets go when it ends). */
+  private boundDirs: DirInode[] = [];
+  /** The last timestamp seen: entries mostly share one, and so can their inodes. */
+  private lastTime: TarTime = EPOCH0;
 
   constructor() {
     this.root = this.newDir(-1, { perm: 0o755, uid: 0, gid: 0, mtime: EPOCH0 });
@@ -63,6 +67,9 @@ export class Flattener {
     const l = this.layer();
     l.entries = this.entryIndex;
     this.current = null;
+    // The whiteout and opaque rules look at one layer's names only.
+    for (const d of this.boundDirs) d.boundNames = null;
+    this.boundDirs = [];
     return l;
   }
 
@@ -115,7 +122,7 @@ export class Flattener {
         d.xattrs = xattrsOf(e);
         parent.children.set(name, d);
       }
-      markBound(parent, name, layer.index);
+      this.bind(parent, name, layer.index);
       return;
     }
 
@@ -126,7 +133,17 @@ export class Flattener {
       node = this.newLeaf(e, layer, idx, where);
     }
     parent.children.set(name, node); // replaces (unlinks) whatever was there
-    markBound(parent, name, layer.index);
+    this.bind(parent, name, layer.index);
+  }
+
+  private bind(dir: DirInode, name: string, layer: number): void {
+    if (markBound(dir, name, layer)) this.boundDirs.push(dir);
+  }
+
+  /** `t`, or an equal object already held by an inode. */
+  private shared(t: TarTime): TarTime {
+    if (t.sec === this.lastTime.sec && t.nsec === this.lastTime.nsec) return this.lastTime;
+    return (this.lastTime = t);
   }
 
   private layer(): LayerPlan {
@@ -141,9 +158,9 @@ export class Flattener {
       perm,
       uid: e.uid,
       gid: e.gid,
-      mtime: e.mtime,
-      atime: e.atime ?? e.mtime,
-      ctime: e.ctime ?? e.mtime,
+      mtime: this.shared(e.mtime),
+      atime: this.shared(e.atime ?? e.mtime),
+      ctime: this.shared(e.ctime ?? e.mtime),
       xattrs: null,
       layer,
       ordinal: this.dirOrdinal++,
@@ -161,9 +178,9 @@ export class Flattener {
     node.perm = e.mode & 0o7777;
     node.uid = e.uid;
     node.gid = e.gid;
-    node.mtime = e.mtime;
-    node.atime = e.atime ?? e.mtime;
-    node.ctime = e.ctime ?? e.mtime;
+    node.mtime = this.shared(e.mtime);
+    node.atime = this.shared(e.atime ?? e.mtime);
+    node.ctime = this.shared(e.ctime ?? e.mtime);
     node.xattrs = xattrsOf(e);
   }
 
@@ -172,9 +189,9 @@ export class Flattener {
       perm: e.mode & 0o7777,
       uid: e.uid,
       gid: e.gid,
-      mtime: e.mtime,
-      atime: e.atime ?? e.mtime,
-      ctime: e.ctime ?? e.mtime,
+      mtime: this.shared(e.mtime),
+      atime: this.shared(e.atime ?? e.mtime),
+      ctime: this.shared(e.ctime ?? e.mtime),
       xattrs: xattrsOf(e),
       layer: layer.index,
       ordinal: layer.inodes++,
@@ -253,7 +270,7 @@ export class Flattener {
         if (isWhiteout) return null;
         child = this.newDir(layer, { perm: 0o755, uid: 0, gid: 0, mtime: EPOCH0 });
         dir.children.set(name, child);
-        markBound(dir, name, layer);
+        this.bind(dir, name, layer);
       }
       if (child.kind === 'symlink') {
         const resolved = this.followSymlink(dir, child.target, 0);
