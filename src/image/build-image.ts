@@ -25,7 +25,7 @@
 //   offset order, so a chunk is final as soon as the writer moves past it.
 import { SmrError } from '../util/errors.js';
 import type { ProgressSink, ResolvedImage } from '../oci/types.js';
-import { TarReader, decompressStream } from '../tar/index.js';
+import { TarReader, decompressChunks } from '../tar/index.js';
 import type { TarEntry } from '../tar/types.js';
 import { Flattener, type LayerPlan, type Slot } from '../flatten/flattener.js';
 import { displayPath } from '../flatten/path.js';
@@ -71,8 +71,9 @@ function layerLabel(image: ResolvedImage, i: number): string {
  */
 async function openTar(image: ResolvedImage, i: number, hash: OffThreadSha256 | null, onBytes: (n: number) => void) {
   const compressed = await image.openLayer(i);
-  const plain = decompressStream(compressed, { what: layerLabel(image, i) });
-  const ahead = readAhead(plain as AsyncIterable<Buffer>, READ_AHEAD_BYTES);
+  // The generator itself, not a Readable around it: one queue (readAhead) is enough.
+  const plain = decompressChunks(compressed, { what: layerLabel(image, i) });
+  const ahead = readAhead(plain, READ_AHEAD_BYTES);
   const reader = new TarReader(ahead, {
     drain: hash !== null,
     onInput: (chunk) => {
@@ -81,9 +82,8 @@ async function openTar(image: ResolvedImage, i: number, hash: OffThreadSha256 | 
     },
   });
   const close = () => {
-    ahead.cancel();
+    ahead.cancel(); // ends the generator, which ends the decompressor
     compressed.destroy();
-    plain.destroy();
   };
   return { reader, close };
 }
