@@ -14,6 +14,7 @@ import * as C from './constants.js';
 import { buildDirectory, type DirEntryIn } from './directory.js';
 import { fileType } from './kinds.js';
 import { extentLeafBlocks } from './placement.js';
+import type { Piece } from './slot-blocks.js';
 
 export const LOST_FOUND = 'lost+found';
 
@@ -39,6 +40,11 @@ export interface LayerArea {
   /** Directory copies, right after the files' blocks. */
   snapshots: DirSnapshot[];
   dirBlocks: number;
+}
+
+/** The bytes of directory copies, one piece each, at their places. */
+export function* snapshotPieces(snaps: Iterable<DirSnapshot>): Generator<Piece> {
+  for (const c of snaps) yield { offset: c.start * C.BLOCK_SIZE, data: c.blocks.length === 1 ? c.blocks[0]! : Buffer.concat(c.blocks) };
 }
 
 const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;

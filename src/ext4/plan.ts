@@ -26,7 +26,7 @@ import { buildExtentTree, emptyExtentTree, type ExtentTree } from './extents.js'
 import { seedWords } from './hash.js';
 import { deviceIblock, encodeInode } from './inode.js';
 import { typeBits } from './kinds.js';
-import { LOST_FOUND, makeLostFound, type DirSnapshot, type LayerLayout } from './layer-layout.js';
+import { LOST_FOUND, makeLostFound, snapshotPieces, type DirSnapshot, type LayerLayout } from './layer-layout.js';
 import { dataBlocks, extentLeafBlocks } from './placement.js';
 import { contentBlock, fileExtentTree, xattrBlockOf, xattrItemsOf, type Piece } from './slot-blocks.js';
 import { encodeGroupDesc, encodeSuperblock } from './superblock.js';
@@ -418,9 +418,8 @@ export class Ext4Plan {
    * `replaced` false, only those that are still a directory's content.
    */
   *layerDirPieces(layer: number, replaced: boolean): Generator<Piece> {
-    for (const c of this.layout.areas[layer]!.snapshots) {
-      if (replaced || this.liveCopies.has(c)) yield { offset: c.start * C.BLOCK_SIZE, data: c.blocks.length === 1 ? c.blocks[0]! : Buffer.concat(c.blocks) };
-    }
+    const all = this.layout.areas[layer]!.snapshots;
+    yield* snapshotPieces(replaced ? all : all.filter((c) => this.liveCopies.has(c)));
   }
 
   /** Inode table slices, then the image's own area when the header does not hold it. */

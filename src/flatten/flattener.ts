@@ -56,6 +56,10 @@ export class Flattener {
   private current: LayerPlan | null = null;
   private entryIndex = 0;
   private describe: (e: TarEntry) => string = (e) => displayPath(e.path);
+  /** Directories holding names bound by the current layer (their sets go when it ends). */
+  private boundDirs: DirInode[] = [];
+  /** The last timestamp seen: entries mostly share one, and so can their inodes. */
+  private lastTime: TarTime = EPOCH0;
 
   constructor(private readonly blocksFor: BlocksFor) {
     this.root = this.newDir(-1, { perm: 0o755, uid: 0, gid: 0, mtime: EPOCH0 });
@@ -73,6 +77,9 @@ export class Flattener {
     const l = this.layer();
     l.entries = this.entryIndex;
     this.current = null;
+    // The whiteout and opaque rules look at one layer's names only.
+    for (const d of this.boundDirs) d.boundNames = null;
+    this.boundDirs = [];
     return l;
   }
 
@@ -126,7 +133,7 @@ export class Flattener {
         parent.children.set(name, d);
         layer.dirs.add(parent);
       }
-      markBound(parent, name, layer.index);
+      this.bind(parent, name, layer.index);
       return;
     }
 
@@ -138,7 +145,17 @@ export class Flattener {
     }
     parent.children.set(name, node); // replaces (unlinks) whatever was there
     layer.dirs.add(parent);
-    markBound(parent, name, layer.index);
+    this.bind(parent, name, layer.index);
+  }
+
+  private bind(dir: DirInode, name: string, layer: number): void {
+    if (markBound(dir, name, layer)) this.boundDirs.push(dir);
+  }
+
+  /** `t`, or an equal object already held by an inode. */
+  private shared(t: TarTime): TarTime {
+    if (t.sec === this.lastTime.sec && t.nsec === this.lastTime.nsec) return this.lastTime;
+    return (this.lastTime = t);
   }
 
   private layer(): LayerPlan {
@@ -153,9 +170,9 @@ export class Flattener {
       perm,
       uid: e.uid,
       gid: e.gid,
-      mtime: e.mtime,
-      atime: e.atime ?? e.mtime,
-      ctime: e.ctime ?? e.mtime,
+      mtime: this.shared(e.mtime),
+      atime: this.shared(e.atime ?? e.mtime),
+      ctime: this.shared(e.ctime ?? e.mtime),
       xattrs: null,
       layer,
       ordinal: this.dirOrdinal++,
@@ -175,9 +192,9 @@ export class Flattener {
     node.perm = e.mode & 0o7777;
     node.uid = e.uid;
     node.gid = e.gid;
-    node.mtime = e.mtime;
-    node.atime = e.atime ?? e.mtime;
-    node.ctime = e.ctime ?? e.mtime;
+    node.mtime = this.shared(e.mtime);
+    node.atime = this.shared(e.atime ?? e.mtime);
+    node.ctime = this.shared(e.ctime ?? e.mtime);
     node.xattrs = xattrsOf(e);
   }
 
@@ -186,9 +203,9 @@ export class Flattener {
       perm: e.mode & 0o7777,
       uid: e.uid,
       gid: e.gid,
-      mtime: e.mtime,
-      atime: e.atime ?? e.mtime,
-      ctime: e.ctime ?? e.mtime,
+      mtime: this.shared(e.mtime),
+      atime: this.shared(e.atime ?? e.mtime),
+      ctime: this.shared(e.ctime ?? e.mtime),
       xattrs: xattrsOf(e),
       layer: layer.index,
       ordinal: layer.inodes++,
@@ -262,7 +279,7 @@ export class Flattener {
         child = this.newDir(layer, { perm: 0o755, uid: 0, gid: 0, mtime: EPOCH0 });
         dir.children.set(name, child);
         this.layer().dirs.add(dir);
-        markBound(dir, name, layer);
+        this.bind(dir, name, layer);
       }
       if (child.kind === 'symlink') {
         const resolved = this.followSymlink(dir, child.target, 0);

@@ -71,12 +71,15 @@ export function isDir(i: Inode): i is DirInode {
   return i.kind === 'dir';
 }
 
-export function markBound(dir: DirInode, name: string, layer: number): void {
-  if (dir.boundLayer !== layer || dir.boundNames === null) {
+/** Records that `layer` bound `name` in `dir`; true when it is the layer's first name there. */
+export function markBound(dir: DirInode, name: string, layer: number): boolean {
+  const first = dir.boundLayer !== layer || dir.boundNames === null;
+  if (first) {
     dir.boundLayer = layer;
     dir.boundNames = new Set();
   }
-  dir.boundNames.add(name);
+  dir.boundNames!.add(name);
+  return first;
 }
 
 export function boundInLayer(dir: DirInode, name: string, layer: number): boolean {

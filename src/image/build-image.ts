@@ -16,26 +16,33 @@
 //   at the end hidden ranges are cleared (zero mode), then the directory
 //   copies, inode tables, bitmaps and superblock are written.
 //
-//   streaming sink (a chunker): two passes. Pass 1 reads headers only; pass 2
-//   re-reads the layers and writes the content to keep (each layer's files,
-//   then its directory copies), in offset order, so a chunk is final as soon
-//   as the writer moves past it.
-import { createHash, type Hash } from 'node:crypto';
+//   streaming sink (a chunker), keeping hidden bytes: one pass too. Layer
+//   content already comes in increasing offsets (regions in layer order,
+//   slots in stream order, each layer's directory copies written as the
+//   layer ends), and the header region, the one part written out of order,
+//   is held by the sink until the end; the inode tables come after the last
+//   layer's region.
+//
+//   streaming sink, zeroing hidden bytes: two passes. Pass 1 reads headers
+//   only; pass 2 re-reads the layers and writes the content to keep (each
+//   layer's files, then its directory copies), in offset order, so a chunk
+//   is final as soon as the writer moves past it.
 import { SmrError } from '../util/errors.js';
 import type { ResolvedImage } from '../oci/types.js';
 import type { ProgressSink } from '../util/progress-sink.js';
-import { TarReader, decompressStream } from '../tar/index.js';
+import { TarReader, decompressChunks } from '../tar/index.js';
 import type { TarEntry } from '../tar/types.js';
 import { Flattener, type LayerPlan, type Slot } from '../flatten/flattener.js';
 import { displayPath } from '../flatten/path.js';
-import { BLOCK_SIZE } from '../ext4/constants.js';
+import { BLOCK_SIZE, HEADER_REGION_BLOCKS } from '../ext4/constants.js';
 import { blocksFor } from '../ext4/placement.js';
 import { seedWords } from '../ext4/hash.js';
-import { LayerLayout } from '../ext4/layer-layout.js';
+import { LayerLayout, snapshotPieces, type LayerArea } from '../ext4/layer-layout.js';
 import { Ext4Plan, type LayoutRegion, type PlanStats } from '../ext4/plan.js';
 import { contentBlock, slotMetadata } from '../ext4/slot-blocks.js';
-import { isRandomAccess, type ImageSink } from '../sink/types.js';
+import { canHoldHead, isRandomAccess, type ImageSink } from '../sink/types.js';
 import { readAhead } from '../util/read-ahead.js';
+import { OffThreadSha256 } from '../util/sha256-off-thread.js';
 import { deriveIdentity } from './identity.js';
 
 /** Decompressed bytes kept ready ahead of the tar reader. */
@@ -72,21 +79,21 @@ function layerLabel(image: ResolvedImage, i: number): string {
  * A tar reader over a layer's uncompressed bytes. Every byte, including the
  * padding after the end-of-archive marker, passes `hash` (for the diff_id).
  */
-async function openTar(image: ResolvedImage, i: number, hash: Hash | null, onBytes: (n: number) => void) {
+async function openTar(image: ResolvedImage, i: number, hash: OffThreadSha256 | null, onBytes: (n: number) => void) {
   const compressed = await image.openLayer(i);
-  const plain = decompressStream(compressed, { what: layerLabel(image, i) });
-  const ahead = readAhead(plain as AsyncIterable<Buffer>, READ_AHEAD_BYTES);
+  // The generator itself, not a Readable around it: one queue (readAhead) is enough.
+  const plain = decompressChunks(compressed, { what: layerLabel(image, i) });
+  const ahead = readAhead(plain, READ_AHEAD_BYTES);
   const reader = new TarReader(ahead, {
     drain: hash !== null,
     onInput: (chunk) => {
-      hash?.update(chunk);
       onBytes(chunk.length);
+      return hash?.update(chunk);
     },
   });
   const close = () => {
-    ahead.cancel();
+    ahead.cancel(); // ends the generator, which ends the decompressor
     compressed.destroy();
-    plain.destroy();
   };
   return { reader, close };
 }
@@ -95,16 +102,17 @@ type ContentWriter = (layerStart: number, slot: Slot, e: TarEntry, reader: TarRe
 
 /**
  * Applies every layer to a new flattener, verifying diff_ids. When `content`
- * is given (one-pass mode), each new slot's blocks are written as they come.
+ * is given (one-pass mode), each new slot's blocks are written as they come;
+ * `afterLayer` gets each layer's area (its directory copies) as it ends.
  */
-async function readLayers(image: ResolvedImage, progress: ProgressSink | undefined, content?: ContentWriter): Promise<{ flat: Flattener; layout: LayerLayout }> {
+async function readLayers(image: ResolvedImage, progress: ProgressSink | undefined, content?: ContentWriter, afterLayer?: (area: LayerArea) => Promise<void>): Promise<{ flat: Flattener; layout: LayerLayout }> {
   const flat = new Flattener(blocksFor);
   const layout = new LayerLayout(flat.root, seedWords(deriveIdentity(image).hashSeed));
   const n = image.layers.length;
   let bytesSeen = 0;
   for (let i = 0; i < n; i++) {
     const label = layerLabel(image, i);
-    const hash = createHash('sha256');
+    const hash = new OffThreadSha256();
     const { reader, close } = await openTar(image, i, hash, (b) => {
       bytesSeen += b;
       progress?.update({ phase: `layer ${i + 1}/${n}`, done: bytesSeen });
@@ -117,11 +125,15 @@ async function readLayers(image: ResolvedImage, progress: ProgressSink | undefin
         flat.apply(e);
         if (content && plan.slots.length > slots) await content(layerStart, plan.slots[slots]!, e, reader);
       }
+    } catch (e) {
+      hash.drop();
+      throw e;
     } finally {
       close();
     }
-    layout.endLayer(flat.endLayer());
-    const got = `sha256:${hash.digest('hex')}`;
+    const area = layout.endLayer(flat.endLayer());
+    await afterLayer?.(area);
+    const got = `sha256:${await hash.digest()}`;
     const want = image.layers[i]!.diffId;
     if (got !== want) {
       throw new SmrError('DIGEST_MISMATCH', `${label}: uncompressed content has digest ${got}, the image config says ${want}`);
@@ -157,15 +169,28 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
   const keepHidden = (opts.hidden ?? 'keep') === 'keep';
   try {
     let plan: Ext4Plan;
-    if (isRandomAccess(sink)) {
-      // The device size is known only at the end; the file grows meanwhile.
-      await sink.begin(opts.sizeBytes ?? 0);
-      const read = await readLayers(image, progress, (layerStart, slot, e, reader) => writeSlot(sink, layerStart, slot, e, reader, () => {}));
-      plan = makePlan(image, read, opts);
-      if (keepHidden === false) await sink.clear(plan.hiddenRanges());
-      for (let i = 0; i < image.layers.length; i++) for (const p of plan.layerDirPieces(i, keepHidden)) await sink.write(p.offset, p.data);
-      await sink.resize(plan.totalBytes);
-      await sink.write(0, plan.headerPiece().data);
+    const onePass = isRandomAccess(sink) ? sink : keepHidden && canHoldHead(sink) ? sink : null;
+    if (onePass !== null) {
+      const write = (layerStart: number, slot: Slot, e: TarEntry, reader: TarReader) => writeSlot(onePass, layerStart, slot, e, reader, () => {});
+      let read: { flat: Flattener; layout: LayerLayout };
+      if (isRandomAccess(onePass)) {
+        // The device size is known only at the end; the file grows meanwhile.
+        await onePass.begin(opts.sizeBytes ?? 0);
+        read = await readLayers(image, progress, write);
+        plan = makePlan(image, read, opts);
+        // Directory copies last: in zero mode the replaced ones are not written.
+        if (!keepHidden) await onePass.clear(plan.hiddenRanges());
+        for (let i = 0; i < image.layers.length; i++) for (const p of plan.layerDirPieces(i, keepHidden)) await onePass.write(p.offset, p.data);
+      } else {
+        // Keep mode: every directory copy stays, so each goes out as its layer ends, in offset order.
+        await onePass.beginHeld(HEADER_REGION_BLOCKS * BLOCK_SIZE);
+        read = await readLayers(image, progress, write, async (area) => {
+          for (const p of snapshotPieces(area.snapshots)) await onePass.write(p.offset, p.data);
+        });
+        plan = makePlan(image, read, opts);
+      }
+      await onePass.resize(plan.totalBytes);
+      await onePass.write(0, plan.headerPiece().data);
     } else {
       const read = await readLayers(image, progress);
       const flat = read.flat;

@@ -2,14 +2,21 @@
 // goes: no image file exists at any time. Writes come in increasing offsets;
 // a chunk is handed to the chunker as soon as the writer moves past it, and
 // the gaps between writes are zeros.
+//
+// Begun with beginHeld, it also takes a build in one pass: the size comes at
+// the end (resize), and the first bytes (the image header, known last) are
+// kept in memory and may be written at any time before finish.
 import type { Chunker } from '../chunk/chunker.js';
-import type { ImageSink } from './types.js';
+import type { HeldHeadSink } from './types.js';
 
-export class ChunkSink implements ImageSink {
+export class ChunkSink implements HeldHeadSink {
   private total = 0;
+  /** Chunk being filled (-1: none yet); chunks below `emitted` are with the chunker. */
   private current = -1;
+  private emitted = 0;
   private buf: Buffer | null = null;
   private cursor = 0;
+  private held: Buffer | null = null;
 
   constructor(private readonly chunker: Chunker) {}
 
@@ -21,7 +28,24 @@ export class ChunkSink implements ImageSink {
     this.total = totalBytes;
   }
 
+  async beginHeld(heldBytes: number): Promise<void> {
+    if (heldBytes % this.chunker.chunkSize !== 0) throw new Error(`ChunkSink: held head ${heldBytes} is not a whole number of chunks`);
+    this.total = Infinity;
+    this.held = Buffer.alloc(heldBytes);
+    this.cursor = heldBytes;
+    this.emitted = heldBytes / this.chunker.chunkSize;
+  }
+
+  async resize(totalBytes: number): Promise<void> {
+    if (totalBytes < this.cursor) throw new Error(`ChunkSink: size ${totalBytes} is below what was written (${this.cursor})`);
+    this.total = totalBytes;
+  }
+
   async write(offset: number, data: Buffer): Promise<void> {
+    if (this.held !== null && offset + data.length <= this.held.length) {
+      data.copy(this.held, offset);
+      return;
+    }
     if (offset < this.cursor || offset + data.length > this.total) {
       throw new Error(`ChunkSink: write at ${offset}+${data.length} out of order or past the end (${this.cursor}, ${this.total})`);
     }
@@ -47,21 +71,31 @@ export class ChunkSink implements ImageSink {
 
   /** Emits the current chunk and the all-zero ones up to (not including) index. */
   private async moveTo(index: number): Promise<void> {
-    for (let i = Math.max(this.current, 0); i < index; i++) {
+    for (let i = this.emitted; i < index; i++) {
       if (i === this.current && this.buf !== null) await this.chunker.add(i, this.buf);
       else this.chunker.addZero(this.chunkLength(i));
       this.buf = null;
     }
+    this.emitted = Math.max(this.emitted, index);
     this.current = index;
   }
 
   async finish(): Promise<void> {
     const last = Math.ceil(this.total / this.chunker.chunkSize);
     await this.moveTo(last);
+    if (this.held === null) return;
+    const cs = this.chunker.chunkSize;
+    for (let i = 0; i < this.held.length / cs; i++) {
+      // Each chunk must own its memory: it is moved to a worker.
+      const chunk = Buffer.from(this.held.subarray(i * cs, (i + 1) * cs));
+      await this.chunker.add(i, chunk);
+    }
+    this.held = null;
   }
 
   async abort(): Promise<void> {
     this.buf = null;
+    this.held = null;
     await this.chunker.abort();
   }
 }

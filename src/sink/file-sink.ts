@@ -8,6 +8,7 @@ import { TempFile, tempPrefixFor } from '../util/atomic-write.js';
 import { SmrError } from '../util/errors.js';
 import { describeWriteError } from '../util/fs-errors.js';
 import { isAllZero } from '../util/zero.js';
+import { BLOCK_SIZE } from '../ext4/constants.js';
 import type { RandomAccessSink } from './types.js';
 
 const FLUSH_AT = 1 << 20;
@@ -59,9 +60,23 @@ export class FileSink implements RandomAccessSink {
     }
   }
 
-  /** Writes at any offset; a range must not be written twice (zeros are skipped). */
+  /**
+   * Writes at any offset; a range must not be written twice (zeros are skipped).
+   * A write that ends inside a block owns the rest of that block (ext4 blocks
+   * have one owner), so a block-aligned write right after it joins the same
+   * batch across the zero gap: one system call for many small files, not one each.
+   */
   async write(offset: number, data: Buffer): Promise<void> {
-    if (this.pendingLen > 0 && offset !== this.pendingAt + this.pendingLen) await this.flush();
+    if (this.pendingLen > 0) {
+      const end = this.pendingAt + this.pendingLen;
+      const gap = offset - end;
+      if (gap > 0 && gap < BLOCK_SIZE && offset % BLOCK_SIZE === 0) {
+        this.pending.push(ZEROS.subarray(0, gap));
+        this.pendingLen += gap;
+      } else if (gap !== 0) {
+        await this.flush();
+      }
+    }
     if (this.pendingLen === 0) this.pendingAt = offset;
     this.pending.push(data);
     this.pendingLen += data.length;

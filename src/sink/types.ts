@@ -25,3 +25,18 @@ export interface RandomAccessSink extends ImageSink {
 export function isRandomAccess(s: ImageSink): s is RandomAccessSink {
   return (s as Partial<RandomAccessSink>).randomAccess === true;
 }
+
+/**
+ * A streaming sink that can also take a build in one pass: begun without a
+ * size, it holds the first `heldBytes` (written last, in any order) and takes
+ * everything after them in increasing offsets; the size comes before the end.
+ */
+export interface HeldHeadSink extends ImageSink {
+  beginHeld(heldBytes: number): Promise<void>;
+  /** Sets the device size once it is known, before the writes past the data. */
+  resize(totalBytes: number): Promise<void>;
+}
+
+export function canHoldHead(s: ImageSink): s is HeldHeadSink {
+  return typeof (s as Partial<HeldHeadSink>).beginHeld === 'function';
+}

@@ -9,8 +9,11 @@ import { mergeGlobal, parsePaxRecords, resolvePax, type PaxRecords } from './pax
 import type { TarEntry, TarEntryType } from './types.js';
 
 export interface TarReaderOptions {
-  /** Sees every input chunk once, in order, before it is parsed (e.g. to hash the layer). */
-  onInput?: (chunk: Buffer) => void;
+  /**
+   * Sees every input chunk once, in order, before it is parsed (e.g. to hash
+   * the layer); a returned promise is awaited before parsing goes on.
+   */
+  onInput?: (chunk: Buffer) => void | Promise<void>;
   /**
    * Read the input to its end once the end-of-archive marker is seen, so that
    * onInput and bytesRead cover the whole stream (default true).
@@ -60,7 +63,7 @@ const GNU_UNSUPPORTED = new Map<number, string>([
 
 export class TarReader {
   readonly #iter: AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
-  readonly #onInput: ((chunk: Buffer) => void) | undefined;
+  readonly #onInput: ((chunk: Buffer) => void | Promise<void>) | undefined;
   readonly #drain: boolean;
   readonly #maxMeta: number;
 
@@ -379,7 +382,8 @@ export class TarReader {
       }
       const b = asBuffer(r.value, 'TarReader');
       if (b.length === 0) continue;
-      this.#onInput?.(b);
+      const waited = this.#onInput?.(b);
+      if (waited !== undefined) await waited;
       this.#buf = b;
       return true;
     }

@@ -51,7 +51,7 @@ async function readLayer(image: string, layer: FixtureLayer) {
   const hash = createHash('sha256');
   let format: CompressionFormat | undefined;
   const plain = decompressStream(createReadStream(blob), { what: `${image} ${layer.digest}`, onFormat: (f) => (format = f) });
-  const reader = new TarReader(plain, { onInput: (c) => hash.update(c) });
+  const reader = new TarReader(plain, { onInput: (c) => void hash.update(c) });
   const stats: Record<string, number> = Object.fromEntries(Object.keys(layer.stats).map((k) => [k, 0]));
   const samples = { hardlinks: [] as string[], xattrs: [] as string[], devices: [] as string[], fifos: [] as string[], whiteouts: [] as string[], opaque: [] as string[] };
   for (let e = await reader.next(); e !== null; e = await reader.next()) {
