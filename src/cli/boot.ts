@@ -72,18 +72,24 @@ Options:
   -v, --verbose          show the kernel's and init's messages and the QEMU command
   -h, --help             this help`,
 
-  // As docker run does: failures of smr boot itself exit 125, so that they
-  // cannot be taken for the command's own status.
-  async run(argv) {
+  run: withVmFailureStatus('boot', (argv) => runBoot(argv)),
+};
+
+/**
+ * As docker run does: failures of smr itself (an SmrError) exit 125, so that
+ * they cannot be taken for the guest command's own status.
+ */
+export function withVmFailureStatus(name: string, run: (argv: string[]) => Promise<number>): (argv: string[]) => Promise<number> {
+  return async (argv) => {
     try {
-      return await runBoot(argv);
+      return await run(argv);
     } catch (e) {
       if (!isSmrError(e)) throw e;
-      process.stderr.write(`smr boot: ${e.message}\n`);
+      process.stderr.write(`smr ${name}: ${e.message}\n`);
       return STATUS_VM_FAILED;
     }
-  },
-};
+  };
+}
 
 async function runBoot(argv: string[]): Promise<number> {
   const dashes = argv.indexOf('--');

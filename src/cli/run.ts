@@ -10,12 +10,11 @@ import { containerDefaults, containerRequest } from '../run/container-config.js'
 import { prepareImage, runCacheLayout } from '../run/image-cache.js';
 import { start, type Session, type SessionStats } from '../serve/session.js';
 import { isRemoteRecipe } from '../store/recipe-io.js';
-import { isSmrError } from '../util/errors.js';
 import { formatBytes } from '../util/progress.js';
 import { parsePlatform } from '../oci/index.js';
-import { boot, checkQemu, guestArchOf, hostArch, isForeign, prepareGuest, STATUS_ABORTED, STATUS_VM_FAILED, type AccelChoice, type BootResult, type GuestArch } from '../vm/index.js';
+import { boot, checkQemu, guestArchOf, hostArch, isForeign, prepareGuest, STATUS_ABORTED, type AccelChoice, type BootResult, type GuestArch } from '../vm/index.js';
 import { parse, parseSize, UsageError, type Command } from './args.js';
-import { machineLine, positiveInt, seconds, stageTimings } from './boot.js';
+import { machineLine, positiveInt, seconds, stageTimings, withVmFailureStatus } from './boot.js';
 import { keyOption, remoteOption, storeOption, storeSettings } from './chunk-options.js';
 import { SOURCE_HELP } from './source-options.js';
 
@@ -97,16 +96,7 @@ ${keyOption.help}
   -v, --verbose          the kernel's and init's messages, the QEMU command
   -h, --help             this help`,
 
-  // As docker run: failures of smr run itself exit 125, never the command's status.
-  async run(argv) {
-    try {
-      return await runRun(argv);
-    } catch (e) {
-      if (!isSmrError(e)) throw e;
-      process.stderr.write(`smr run: ${e.message}\n`);
-      return STATUS_VM_FAILED;
-    }
-  },
+  run: withVmFailureStatus('run', (argv) => runRun(argv)),
 };
 
 const note = (line: string) => process.stderr.write(`smr run: ${line}\n`);
