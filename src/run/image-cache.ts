@@ -8,7 +8,7 @@
 //   CACHE/chunks/                     the directory store
 //   CACHE/recipes/HEX-OS-ARCH.recipe  one recipe per image and platform
 //   CACHE/recipes/HEX-OS-ARCH.lock    held while one smr converts it
-//                                     (conversion-lock.ts): a concurrent
+//                                     (util/process-lock.ts): a concurrent
 //                                     first run waits, then reuses it
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -21,7 +21,7 @@ import { defaultCacheDir, defaultPlatform, formatPlatform, openImage, parsePlatf
 import type { ImageConfig, OpenImageOptions, Platform, ResolvedImage } from '../oci/types.js';
 import { platformScore } from '../oci/platform.js';
 import { openWritableStore } from '../store/index.js';
-import { acquireLock } from './conversion-lock.js';
+import { acquireLock } from '../util/process-lock.js';
 import { isSmrError, SmrError } from '../util/errors.js';
 import { guestArchOf } from '../vm/guest-arch.js';
 

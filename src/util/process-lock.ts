@@ -1,16 +1,17 @@
-// One conversion per image at a time, across smr processes: the first
-// `smr run` of an image converts it, a concurrent one waits and reuses the
-// result. A lock file created with O_EXCL (open flag 'wx') names its owner;
-// Node has no flock(2), and O_EXCL is atomic on every local file system
-// without a native addon. A lock whose owner is gone (crash, kill -9) would
-// block forever, so it names the owner by pid *and* the process's start time
-// (field 22 of /proc/PID/stat): a dead owner, or a pid reused by another
-// process since, makes the lock stale and it is taken over.
+// A lock across processes: one holder at a time, the others wait. Used for
+// one conversion per image in `smr run` (a concurrent first run waits and
+// reuses the result) and for one fixture build per cache. A lock file
+// created with O_EXCL (open flag 'wx') names its owner; Node has no
+// flock(2), and O_EXCL is atomic on every local file system without a native
+// addon. A lock whose owner is gone (crash, kill -9) would block forever, so
+// it names the owner by pid *and* the process's start time (field 22 of
+// /proc/PID/stat): a dead owner, or a pid reused by another process since,
+// makes the lock stale and it is taken over.
 //
 // Taking over a stale lock is not atomic (read, unlink, create): two waiters
-// breaking the same stale lock at once could both convert. That is only the
-// work done twice -- conversion into the shared store and the atomic recipe
-// rename are safe concurrently -- never a wrong result.
+// breaking the same stale lock at once could both go ahead. Callers must
+// tolerate that as work done twice (conversion into the shared store and the
+// atomic recipe rename are safe concurrently), never a wrong result.
 import { readFileSync, unlinkSync } from 'node:fs';
 import { open, readFile, stat, unlink } from 'node:fs/promises';
 

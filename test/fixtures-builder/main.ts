@@ -189,7 +189,7 @@ async function main(): Promise<void> {
     try {
       removeTree(work);
     } finally {
-      unlock();
+      await unlock();
     }
   }
 }

@@ -1,6 +1,6 @@
-// The per-image conversion lock of `smr run`: a second taker waits for a
-// live holder, and a lock left by a dead process -- killed with SIGKILL, so
-// it never released it -- or by a pid reused since, is taken over.
+// The process lock (util/process-lock.ts; smr run's per-image conversion
+// lock): a second taker waits for a live holder, and a lock left by a dead
+// process -- killed with SIGKILL, so it never released it -- or by a pid reused since, is taken over.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -8,11 +8,11 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, thisOwner, type LockOwner } from '../../src/run/conversion-lock.js';
+import { acquireLock, thisOwner, type LockOwner } from '../../src/util/process-lock.js';
 
-const LOCK_MODULE = new URL('../../src/run/conversion-lock.js', import.meta.url).href;
+const LOCK_MODULE = new URL('../../src/util/process-lock.js', import.meta.url).href;
 
-describe('conversion lock', () => {
+describe('process lock', () => {
   let dir: string;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'smr-lock-test-'));
