@@ -173,13 +173,20 @@ describe('shared tier', () => {
       // 2: another chunk's fragment under this key (the header names the other chunk).
       r = await where(chunks[2]!.digest, 1);
       await r.set(key(chunks[2]!, 1), encodeFragments(chunks[3]!.digest, randomBytes(1000), { k: 4, m: 1 })[1]!);
-      // 3: a forged fragment with a right header and CRC but wrong bytes: only the digest can tell.
+      // 3: forged fragments with a right header and CRC but wrong bytes: only the digest can tell.
+      // Two of the five are forged, so whichever four answer first include a forgery (with one,
+      // the read could finish on the four honest ones and never see it).
       const forged = encodeFragments(chunks[4]!.digest, randomBytes(chunks[4]!.storedLength), { k: 4, m: 1 });
-      r = await where(chunks[4]!.digest, 0);
-      await r.set(key(chunks[4]!, 0), forged[0]!);
-      keys.push(key(chunks[4]!, 0));
+      for (const i of [0, 1]) {
+        r = await where(chunks[4]!.digest, i);
+        await r.set(key(chunks[4]!, i), forged[i]!);
+        keys.push(key(chunks[4]!, i));
+      }
       const src = source(origin, t0);
       await readAll(src, chunks.slice(0, 5));
+      // A read ends on the first four good fragments; wait for the fifth answers too, so
+      // every bad value has been seen and counted.
+      await t0.idle();
       assert.equal(src.stats.tiers.shared!.hits, 4, 'three repaired from parity, one clean');
       assert.equal(src.stats.tiers.shared!.corrupt, 1, 'the forgery failed the digest');
       assert.equal(t0.stats.digestFailures, 1);
@@ -189,9 +196,11 @@ describe('shared tier', () => {
       assert.ok(logged.some((m) => /bad fragment \(crc\)/.test(m)));
       assert.ok(logged.some((m) => /bad fragment \(short\)/.test(m)));
       assert.ok(logged.some((m) => /bad fragment \(chunk\)/.test(m)));
-      await t0.idle(); // the origin's copy overwrote the forgery
-      r = await where(chunks[4]!.digest, 0);
-      assert.ok(!(await r.getBuffer(keys[0]!))!.equals(forged[0]!));
+      // The origin's copy overwrote the forgeries (its fill was awaited by idle() above).
+      for (const i of [0, 1]) {
+        r = await where(chunks[4]!.digest, i);
+        assert.ok(!(await r.getBuffer(keys[i]!))!.equals(forged[i]!), `fragment ${i} rewritten`);
+      }
     } finally {
       direct.forEach((d) => d.disconnect());
       await t0.close();
