@@ -15,7 +15,12 @@ const FLUSH_AT = 1 << 20;
 /** Writes queued to the thread pool at once, so decoding goes on meanwhile. */
 const MAX_IN_FLIGHT = 16;
 const ZEROS = Buffer.alloc(FLUSH_AT); // written over small hidden ranges
-
+/**
+ * Bytes written between background syncs. The image is synced before it is
+ * renamed into place; syncing as it is written lets the disk work while the
+ * build does, and leaves only the tail for that last sync.
+ */
+const SYNC_EVERY = 64 << 20;
 
 /** Below this a range is overwritten with zeros rather than punched. */
 const PUNCH_MIN = 256 * 1024;
@@ -37,6 +42,8 @@ export class FileSink implements RandomAccessSink {
   private pendingAt = 0;
   private pendingLen = 0;
   private done = false;
+  private unsynced = 0;
+  private syncing: Promise<void> | null = null;
 
   constructor(private readonly path: string) {}
 
@@ -110,13 +117,28 @@ export class FileSink implements RandomAccessSink {
       },
     );
     this.inFlight.add(p);
+    this.unsynced += bufs.reduce((n, b) => n + b.length, 0);
+    if (this.unsynced >= SYNC_EVERY && this.syncing === null) this.syncInBackground();
     if (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
+  }
+
+  private syncInBackground(): void {
+    this.unsynced = 0;
+    // A failed sync fails the build: Linux may not report it again on the next one.
+    this.syncing = this.fh!.datasync().then(
+      () => void (this.syncing = null),
+      (e) => {
+        this.syncing = null;
+        this.failed ??= new SmrError('OUTPUT_FAILED', `cannot write ${this.path}: ${describeWriteError(e, dirname(this.path))}`);
+      },
+    );
   }
 
   /** Waits for every queued write; rethrows the first failure. */
   private async settle(): Promise<void> {
     await this.flush();
     await Promise.all(this.inFlight);
+    await this.syncing;
     if (this.failed) throw this.failed;
   }
 
@@ -153,6 +175,7 @@ export class FileSink implements RandomAccessSink {
   async abort(): Promise<void> {
     if (this.done) return;
     await Promise.allSettled(this.inFlight);
+    await this.syncing;
     await this.file?.discard();
   }
 }
