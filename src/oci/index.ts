@@ -13,7 +13,6 @@ import { BlobCache } from './blob-cache.js';
 import { openDockerArchive } from './docker-archive.js';
 import { openLayout } from './layout.js';
 import { parseImageReference } from './reference.js';
-import { openRegistry } from './registry.js';
 import { resolveImage } from './resolve.js';
 import type { OpenImageOptions, ResolvedImage } from './types.js';
 
@@ -37,7 +36,9 @@ export async function openImage(ref: string, opts: OpenImageOptions = {}): Promi
       ? await openLayout(parsed, ref)
       : parsed.transport === 'docker-archive'
         ? await openDockerArchive(parsed, cache, opts)
-        : await openRegistry(parsed, cache, opts);
+        : // Loaded on demand: node:http and node:https cost ~50-150 ms of start-up
+          // that a build from a local layout or archive never needs.
+          await (await import('./registry.js')).openRegistry(parsed, cache, opts);
   try {
     return await resolveImage(opened.source, opened.root, ref, opts.platform);
   } catch (err) {
