@@ -22,6 +22,20 @@ mount -t sysfs sysfs /sys
 up() { read -r u _ </proc/uptime; echo "$u"; }
 
 off() {
+    # A writable root is left clean: stop whatever the command left running
+    # (kill -1 spares PID 1), then remount it read-only, which writes out the
+    # journal and marks the filesystem clean; otherwise the next read-write
+    # mount warns "mounting unchecked fs".
+    if [ "$SMR_WRITABLE" = 1 ] && grep -q " $R ext4 rw" /proc/mounts 2>/dev/null; then
+        kill -KILL -1 2>/dev/null
+        n=0
+        # Killed processes close their files a moment later: until then, busy.
+        until mount -o remount,ro $R 2>/dev/null; do
+            n=$((n + 1))
+            [ $n -gt 20 ] && { say "cannot remount $R read-only"; break; }
+            sleep 0.05
+        done
+    fi
     sync
     poweroff -f
     sleep 1
