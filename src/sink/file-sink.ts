@@ -105,6 +105,7 @@ export class FileSink implements RandomAccessSink {
     if (this.pendingLen === 0) return;
     const bufs = this.pending;
     const at = this.pendingAt;
+    const length = this.pendingLen;
     this.pending = [];
     this.pendingLen = 0;
     if (bufs.every(isAllZero)) return; // keep the hole
@@ -117,7 +118,7 @@ export class FileSink implements RandomAccessSink {
       },
     );
     this.inFlight.add(p);
-    this.unsynced += bufs.reduce((n, b) => n + b.length, 0);
+    this.unsynced += length;
     if (this.unsynced >= SYNC_EVERY && this.syncing === null) this.syncInBackground();
     if (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
   }
@@ -129,9 +130,13 @@ export class FileSink implements RandomAccessSink {
       () => void (this.syncing = null),
       (e) => {
         this.syncing = null;
-        this.failed ??= new SmrError('OUTPUT_FAILED', `cannot write ${this.path}: ${describeWriteError(e, dirname(this.path))}`);
+        this.failed ??= this.writeFailed(e);
       },
     );
+  }
+
+  private writeFailed(e: unknown): SmrError {
+    return new SmrError('OUTPUT_FAILED', `cannot write ${this.path}: ${describeWriteError(e, dirname(this.path))}`);
   }
 
   /** Waits for every queued write; rethrows the first failure. */
@@ -156,7 +161,7 @@ export class FileSink implements RandomAccessSink {
         }
       }
     } catch (e) {
-      throw new SmrError('OUTPUT_FAILED', `cannot write ${this.path}: ${describeWriteError(e, dirname(this.path))}`);
+      throw this.writeFailed(e);
     }
   }
 
