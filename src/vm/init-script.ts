@@ -23,9 +23,9 @@ up() { read -r u _ </proc/uptime; echo "$u"; }
 
 off() {
     # A writable root is left clean: stop whatever the command left running
-    # (kill -1 spares PID 1), then remount it read-only, which writes out the
-    # journal and marks the filesystem clean; otherwise the next read-write
-    # mount warns "mounting unchecked fs".
+    # (kill -1 spares PID 1), then remount it read-only, which flushes it and
+    # marks the filesystem clean (smr's images have no journal); otherwise the
+    # next read-write mount warns "mounting unchecked fs".
     if [ "$SMR_WRITABLE" = 1 ] && grep -q " $R ext4 rw" /proc/mounts 2>/dev/null; then
         kill -KILL -1 2>/dev/null
         n=0
