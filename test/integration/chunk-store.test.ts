@@ -8,7 +8,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixtureLayout, fixturesJson, IMAGES, skipWithoutFixtures } from '../helpers/fixtures.js';
-import { isRoot, run, smr } from '../helpers/run.js';
+import { isRoot, run, smr, smrOk as ok } from '../helpers/run.js';
 
 const skip = skipWithoutFixtures();
 
@@ -31,12 +31,6 @@ async function storeBytes(store: string): Promise<number> {
   let n = 0;
   for (const f of await chunkFiles(store)) n += (await stat(f)).size;
   return n;
-}
-
-async function ok(args: string[]) {
-  const r = await smr(args);
-  assert.equal(r.code, 0, `smr ${args.join(' ')}: ${r.stderr}`);
-  return r;
 }
 
 describe('chunk store round trips and dedup', { skip }, () => {
