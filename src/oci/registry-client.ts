@@ -5,16 +5,8 @@
 import { SmrError } from '../util/errors.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { digestOf, parseDigest, shortDigest, verifyBytes } from '../util/digest.js';
-import {
-  HttpAgents,
-  describeNetworkError,
-  discardBody,
-  httpRequest,
-  isCertificateError,
-  isTransientNetworkError,
-  readBody,
-  type HttpResponse,
-} from '../util/http.js';
+import { HttpAgents, discardBody, httpRequest, readBody, type HttpResponse } from '../util/http.js';
+import { describeNetworkError, isCertificateError, isTransientNetworkError } from '../util/network-errors.js';
 import { RegistryAuth } from './auth.js';
 import type { PendingBlob } from './blob-cache.js';
 import { MAX_METADATA_BYTES } from './blob-file.js';

@@ -9,14 +9,14 @@ import { SmrError } from '../util/errors.js';
 import { DEFAULT_RETRY, withRetries } from '../util/retry.js';
 import type { StoreOptions } from './backend.js';
 import { isRetryableNetworkError, isRetryableStatus } from './remote/http-status.js';
-import { getS3Object, putS3Object } from './s3/s3-object.js';
-import { RegistryClient } from '../oci/registry-client.js';
 import type { Descriptor } from '../oci/index.js';
-import { fetchRecipeArtifact, manifestDescriptor, pushRecipeArtifact, type PushedRecipe } from './registry/recipe-artifact.js';
-import { RegistryStore } from './registry/registry-store.js';
+import type { PushedRecipe } from './registry/recipe-artifact.js';
+import type { RegistryStore } from './registry/registry-store.js';
 import { isRegistryUri, parseRegistryRecipeUri, repositoryUri } from './registry/registry-uri.js';
 import type { AnyStore } from './types.js';
 
+// The S3 and registry clients are imported where they are used: a command
+// with local recipes never pays their start-up (the AWS SDK's is ~0.25 s).
 const isS3 = (uri: string) => uri.startsWith('s3://');
 const isHttp = (uri: string) => /^https?:\/\//i.test(uri);
 
@@ -51,12 +51,16 @@ async function getHttp(uri: string): Promise<Buffer> {
 /** The bytes of a recipe by path or URI (for identities such as the overlay's). */
 export async function readRecipeBytes(uri: string, opts: StoreOptions = {}): Promise<Buffer> {
   if (isRegistryUri(uri)) return readRegistryRecipe(uri, opts);
-  if (isS3(uri)) return getS3Object(uri, { endpoint: opts.s3Endpoint, profile: opts.profile }, MAX_RECIPE_BYTES);
+  if (isS3(uri)) {
+    const { getS3Object } = await import('./s3/s3-object.js');
+    return getS3Object(uri, { endpoint: opts.s3Endpoint, profile: opts.profile }, MAX_RECIPE_BYTES);
+  }
   if (isHttp(uri)) return getHttp(uri);
   throw new SmrError('USAGE', `'${uri}' is a local path: read it with readRecipeFile`);
 }
 
 async function readRegistryRecipe(uri: string, opts: StoreOptions): Promise<Buffer> {
+  const [{ RegistryClient }, { fetchRecipeArtifact }] = await Promise.all([import('../oci/registry-client.js'), import('./registry/recipe-artifact.js')]);
   const client = new RegistryClient(parseRegistryRecipeUri(uri), {
     ...(opts.registryAuthFile !== undefined ? { authFile: opts.registryAuthFile } : {}),
     ...(opts.registryInsecure !== undefined ? { insecure: opts.registryInsecure } : {}),
@@ -98,7 +102,10 @@ export function checkRecipeTarget(uri: string): void {
 /** Writes a recipe to a local path (atomically) or an S3 object (one PUT). */
 export async function writeRecipe(uri: string, recipe: Recipe, opts: StoreOptions & { key?: Buffer } = {}): Promise<void> {
   checkRecipeTarget(uri);
-  if (isS3(uri)) return putS3Object(uri, recipeBytes(recipe, opts), { endpoint: opts.s3Endpoint, profile: opts.profile });
+  if (isS3(uri)) {
+    const { putS3Object } = await import('./s3/s3-object.js');
+    return putS3Object(uri, recipeBytes(recipe, opts), { endpoint: opts.s3Endpoint, profile: opts.profile });
+  }
   return writeRecipeFile(resolve(uri), recipe, opts);
 }
 
@@ -108,7 +115,8 @@ export async function writeRecipe(uri: string, recipe: Recipe, opts: StoreOption
  * pushed, or undefined for stores that take no recipe.
  */
 export async function pushRecipeToStore(store: AnyStore, recipe: Recipe, opts: { key?: Buffer; subject?: Descriptor }): Promise<PushedRecipe | undefined> {
-  if (!(store instanceof RegistryStore)) return undefined;
+  if (!isRegistryStore(store)) return undefined;
+  const { manifestDescriptor, pushRecipeArtifact } = await import('./registry/recipe-artifact.js');
   // Without the image at hand (copy), the subject is the source manifest if this repository holds it.
   const digest = recipe.source.manifestDigest;
   const subject = opts.subject ?? (digest ? await manifestDescriptor(store.client, digest) : undefined);
@@ -117,7 +125,12 @@ export async function pushRecipeToStore(store: AnyStore, recipe: Recipe, opts: {
 
 /** Between two repositories of one registry, chunks the source has are mounted, not uploaded. */
 export function linkRegistryStores(from: AnyStore, to: AnyStore): void {
-  if (from instanceof RegistryStore && to instanceof RegistryStore && from.ref.domain === to.ref.domain) to.addMountSource(from.ref.repository);
+  if (isRegistryStore(from) && isRegistryStore(to) && from.ref.domain === to.ref.domain) to.addMountSource(from.ref.repository);
+}
+
+/** Without importing the class: a RegistryStore says what it is. */
+function isRegistryStore(store: AnyStore): store is RegistryStore {
+  return (store as { kind?: string }).kind === 'registry';
 }
 
 /** Stores that hold their recipes themselves, so -o is optional. */

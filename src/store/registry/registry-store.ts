@@ -22,6 +22,8 @@ import { repositoryUri } from './registry-uri.js';
 const MAX_STORED_CHUNK = MAX_CHUNK_SIZE + (64 << 10);
 
 export class RegistryStore implements ChunkReader, ChunkWriter {
+  /** How recipe-io knows one without importing this module. */
+  readonly kind = 'registry';
   readonly description: string;
   readonly remote = true;
   readonly client: RegistryClient;

@@ -1,6 +1,6 @@
 // Which failed requests a remote store retries: the ones that may pass on
 // their own (the server is overloaded, restarting, or a connection broke).
-import { isTransientNetworkError } from '../../util/http.js';
+import { isTransientNetworkError } from '../../util/network-errors.js';
 
 /** 5xx, 429 (throttled) and 408 may pass; other statuses are answers. */
 export function isRetryableStatus(status: number): boolean {
