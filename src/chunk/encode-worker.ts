@@ -2,7 +2,12 @@
 import { parentPort } from 'node:worker_threads';
 import { encodeChunk } from './codec.js';
 import { serveTasks } from './worker-pool.js';
+import { lowerThreadPriority } from '../util/thread-priority.js';
 import type { EncodeTask, EncodeResult } from './chunker.js';
+
+// Chunks queue up while the build that makes them runs; encoding them must
+// not slow that build down (bounded: the chunker waits when too many queue).
+lowerThreadPriority(10);
 
 serveTasks<EncodeTask, EncodeResult>(parentPort!, (t) => {
   const plain = Buffer.from(t.plain, 0, t.length);
