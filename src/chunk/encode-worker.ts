@@ -17,7 +17,7 @@ serveTasks<EncodeTask, EncodeResult>(parentPort!, (t) => {
   const owns = r.stored.byteOffset === 0 && r.stored.byteLength === r.stored.buffer.byteLength;
   const stored = owns ? new Uint8Array(r.stored.buffer, 0, r.stored.length) : new Uint8Array(r.stored);
   return {
-    value: { digest: r.digest, stored: stored.buffer as ArrayBuffer, storedLength: stored.length, key: r.key ? new Uint8Array(r.key) : undefined },
-    transfer: [stored.buffer as ArrayBuffer],
+    value: { plain: t.plain, digest: r.digest, stored: stored.buffer as ArrayBuffer, storedLength: stored.length, key: r.key ? new Uint8Array(r.key) : undefined },
+    transfer: [stored.buffer as ArrayBuffer, t.plain],
   };
 });

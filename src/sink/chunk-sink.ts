@@ -57,7 +57,7 @@ export class ChunkSink implements HeldHeadSink {
       if (index !== this.current) await this.moveTo(index);
       const within = at - index * cs;
       const n = Math.min(cs - within, data.length - pos);
-      if (this.buf === null) this.buf = Buffer.alloc(this.chunkLength(index));
+      if (this.buf === null) this.buf = this.chunker.buffer(this.chunkLength(index));
       data.copy(this.buf, within, pos, pos + n);
       pos += n;
     }
