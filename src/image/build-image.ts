@@ -47,6 +47,12 @@ import { deriveIdentity } from './identity.js';
 
 /** Decompressed bytes kept ready ahead of the tar reader. */
 const READ_AHEAD_BYTES = 8 << 20;
+/**
+ * The next layer is decompressed while the current one is applied, this far
+ * ahead: its decompressor then runs on the core the current layer's threads
+ * leave idle, instead of after them.
+ */
+const NEXT_LAYER_AHEAD_BYTES = 32 << 20;
 
 /** What becomes of the blocks of files that upper layers hide. */
 export type HiddenData = 'keep' | 'zero';
@@ -79,11 +85,11 @@ function layerLabel(image: ResolvedImage, i: number): string {
  * A tar reader over a layer's uncompressed bytes. Every byte, including the
  * padding after the end-of-archive marker, passes `hash` (for the diff_id).
  */
-async function openTar(image: ResolvedImage, i: number, hash: OffThreadSha256 | null, onBytes: (n: number) => void) {
+async function openTar(image: ResolvedImage, i: number, hash: OffThreadSha256 | null, onBytes: (n: number) => void, aheadBytes = READ_AHEAD_BYTES) {
   const compressed = await image.openLayer(i);
   // The generator itself, not a Readable around it: one queue (readAhead) is enough.
   const plain = decompressChunks(compressed, { what: layerLabel(image, i) });
-  const ahead = readAhead(plain, READ_AHEAD_BYTES);
+  const ahead = readAhead(plain, aheadBytes);
   const reader = new TarReader(ahead, {
     drain: hash !== null,
     onInput: (chunk) => {
@@ -110,33 +116,56 @@ async function readLayers(image: ResolvedImage, progress: ProgressSink | undefin
   const layout = new LayerLayout(flat.root, seedWords(deriveIdentity(image).hashSeed));
   const n = image.layers.length;
   let bytesSeen = 0;
-  for (let i = 0; i < n; i++) {
-    const label = layerLabel(image, i);
+  const open = (i: number, aheadBytes: number) => {
     const hash = new OffThreadSha256();
-    const { reader, close } = await openTar(image, i, hash, (b) => {
-      bytesSeen += b;
-      progress?.update({ phase: `layer ${i + 1}/${n}`, done: bytesSeen });
-    });
-    const plan = flat.beginLayer(i, (e: TarEntry) => `${label}: entry '${displayPath(e.path)}'`);
-    const layerStart = layout.nextStart();
-    try {
-      for (let e = await reader.next(); e !== null; e = await reader.next()) {
-        const slots = plan.slots.length;
-        flat.apply(e);
-        if (content && plan.slots.length > slots) await content(layerStart, plan.slots[slots]!, e, reader);
+    const tar = openTar(
+      image,
+      i,
+      hash,
+      (b) => {
+        bytesSeen += b;
+        progress?.update({ phase: `layer ${i + 1}/${n}`, done: bytesSeen });
+      },
+      aheadBytes,
+    );
+    tar.catch(() => {}); // a failure to open is thrown when the layer's turn comes
+    return { hash, tar };
+  };
+  let next = n > 0 ? open(0, READ_AHEAD_BYTES) : null;
+  try {
+    for (let i = 0; i < n; i++) {
+      const label = layerLabel(image, i);
+      const { hash, tar } = next!;
+      next = null;
+      const { reader, close } = await tar;
+      if (i + 1 < n) next = open(i + 1, NEXT_LAYER_AHEAD_BYTES);
+      const plan = flat.beginLayer(i, (e: TarEntry) => `${label}: entry '${displayPath(e.path)}'`);
+      const layerStart = layout.nextStart();
+      try {
+        for (let e = await reader.next(); e !== null; e = await reader.next()) {
+          const slots = plan.slots.length;
+          flat.apply(e);
+          if (content && plan.slots.length > slots) await content(layerStart, plan.slots[slots]!, e, reader);
+        }
+      } catch (e) {
+        hash.drop();
+        throw e;
+      } finally {
+        close();
       }
-    } catch (e) {
-      hash.drop();
-      throw e;
-    } finally {
-      close();
+      const area = layout.endLayer(flat.endLayer());
+      await afterLayer?.(area);
+      const got = `sha256:${await hash.digest()}`;
+      const want = image.layers[i]!.diffId;
+      if (got !== want) {
+        throw new SmrError('DIGEST_MISMATCH', `${label}: uncompressed content has digest ${got}, the image config says ${want}`);
+      }
     }
-    const area = layout.endLayer(flat.endLayer());
-    await afterLayer?.(area);
-    const got = `sha256:${await hash.digest()}`;
-    const want = image.layers[i]!.diffId;
-    if (got !== want) {
-      throw new SmrError('DIGEST_MISMATCH', `${label}: uncompressed content has digest ${got}, the image config says ${want}`);
+  } finally {
+    // A build that failed leaves no decompressor of the next layer running.
+    if (next !== null) {
+      next.hash.drop();
+      void next.tar.then((t) => t.close(), () => {});
     }
   }
   return { flat, layout };
