@@ -53,19 +53,27 @@ export const keyOption = {
   help: `  -k, --key-file FILE    tenant key (32 bytes: raw, hex or base64) for encrypted recipes`,
 };
 
+/** How chunks are compressed (also copy's, which re-encodes with them). */
+export const compressionOptions = {
+  spec: {
+    compression: { type: 'string' },
+    level: { type: 'string' },
+  } satisfies Options,
+  help: `      --compression C    zstd, gzip or none (default: zstd)
+      --level N          compression level: zstd ${LEVEL_RANGE.zstd.min} to ${LEVEL_RANGE.zstd.max} (default ${DEFAULT_LEVEL.zstd}), gzip
+                         ${LEVEL_RANGE.gzip.min} to ${LEVEL_RANGE.gzip.max} (default ${DEFAULT_LEVEL.gzip}); higher is smaller and slower to
+                         write, as fast to read (docs/recipe.md)`,
+};
+
 export const writeOptions = {
   spec: {
     'chunk-size': { type: 'string' },
-    compression: { type: 'string' },
-    level: { type: 'string' },
+    ...compressionOptions.spec,
     encrypt: { type: 'boolean' },
     salt: { type: 'string' },
   } satisfies Options,
   help: `      --chunk-size SIZE  64K to 4M, a power of two (default 512K)
-      --compression C    zstd, gzip or none (default: zstd)
-      --level N          compression level: zstd ${LEVEL_RANGE.zstd.min} to ${LEVEL_RANGE.zstd.max} (default ${DEFAULT_LEVEL.zstd}), gzip
-                         ${LEVEL_RANGE.gzip.min} to ${LEVEL_RANGE.gzip.max} (default ${DEFAULT_LEVEL.gzip}); higher is smaller and slower to
-                         write, as fast to read (docs/recipe.md)
+${compressionOptions.help}
       --encrypt          convergent encryption of chunks (needs --key-file,
                          which encrypts the recipe)
       --salt TEXT        tenant salt mixed into chunk keys: tenants with
@@ -102,18 +110,24 @@ function parseLevel(text: string | undefined, compression: Compression): number 
   return n;
 }
 
-export async function writeSettings(values: Record<string, unknown>): Promise<WriteSettings> {
-  const chunkSize = values['chunk-size'] !== undefined ? checkChunkSize(parseSize(values['chunk-size'] as string, '--chunk-size')) : DEFAULT_CHUNK_SIZE;
+/** --compression and --level, checked. */
+export function compressionSettings(values: Record<string, unknown>): Pick<WriteSettings, 'compression' | 'level'> {
   const c = (values.compression as string | undefined) ?? DEFAULT_COMPRESSION;
   if (c !== 'zstd' && c !== 'gzip' && c !== 'none') throw new UsageError(`--compression: '${c}' is not one of zstd, gzip, none`);
+  return { compression: c, level: parseLevel(values.level as string | undefined, c) };
+}
+
+export async function writeSettings(values: Record<string, unknown>): Promise<WriteSettings> {
+  const chunkSize = values['chunk-size'] !== undefined ? checkChunkSize(parseSize(values['chunk-size'] as string, '--chunk-size')) : DEFAULT_CHUNK_SIZE;
+  const { compression, level } = compressionSettings(values);
   const encrypt = Boolean(values.encrypt);
   const keyFile = values['key-file'] as string | undefined;
   if (encrypt && !keyFile) throw new UsageError('--encrypt needs --key-file FILE for the recipe (make one with: (umask 077; head -c 32 /dev/urandom > FILE))');
   if (values.salt !== undefined && !encrypt) throw new UsageError('--salt only applies with --encrypt');
   return {
     chunkSize,
-    compression: c,
-    level: parseLevel(values.level as string | undefined, c),
+    compression,
+    level,
     encryption: encrypt ? 'convergent-aes-256-ctr' : 'none',
     salt: values.salt !== undefined ? parseSalt(values.salt as string) : undefined,
     key: keyFile ? await loadKeyFile(keyFile) : undefined,

@@ -4,11 +4,12 @@ import type { RecipeView } from '../blockdev/recipe-view.js';
 
 const AHEAD = 8;
 
-export async function forEachChunk(view: RecipeView, fn: (index: number, data: Buffer | null) => Promise<void>): Promise<void> {
+/** `ahead` chunks are fetched and decoded while `fn` works on an earlier one. */
+export async function forEachChunk(view: RecipeView, fn: (index: number, data: Buffer | null) => Promise<void>, ahead = AHEAD): Promise<void> {
   const pending: Array<Promise<Buffer | null>> = [];
   let next = 0;
   const fill = () => {
-    while (pending.length < AHEAD && next < view.chunkCount) {
+    while (pending.length < ahead && next < view.chunkCount) {
       const p = view.chunkData(next++);
       p.catch(() => {}); // rethrown when its turn comes; never unhandled meanwhile
       pending.push(p);
