@@ -11,6 +11,7 @@ import { openStore, openWritableStore } from '../store/index.js';
 import { checkRecipeTarget, linkRegistryStores, pushRecipeToStore, readRecipe, storeTakesRecipes, writeRecipe } from '../store/recipe-io.js';
 import type { AnyStore, ChunkWriter } from '../store/types.js';
 import { forEachBounded } from '../util/bounded.js';
+import { isSmrError } from '../util/errors.js';
 import type { ProgressSink } from '../util/progress-sink.js';
 import { formatBytes, makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
@@ -120,7 +121,7 @@ async function copyChunks(recipe: Recipe, from: AnyStore, to: AnyStore & ChunkWr
   const r = { copied: 0, copiedBytes: 0, skipped: 0, skippedBytes: 0 };
   const copyOne = async (name: string) => {
     // A present chunk is not fetched at all: that is what makes a re-run cheap.
-    if (await to.has(name)) {
+    if (await hasChunk(to, name)) {
       r.skipped++;
       r.skippedBytes += sizes.get(name)!;
     } else if (await mountInto(to, name)) {
@@ -144,6 +145,19 @@ async function copyChunks(recipe: Recipe, from: AnyStore, to: AnyStore & ChunkWr
     `copied ${r.copied} chunks (${formatBytes(r.copiedBytes)}) from ${from.description} to ${to.description}${mountedNote(to)}; ` +
     `skipped ${r.skipped} already there (${formatBytes(r.skippedBytes)})`
   );
+}
+
+/**
+ * Whether the destination holds the chunk. A destination dir store that does
+ * not exist yet holds nothing: the first put creates it, as convert's does.
+ */
+async function hasChunk(store: AnyStore, name: string): Promise<boolean> {
+  try {
+    return await store.has(name);
+  } catch (e) {
+    if (isSmrError(e) && e.code === 'STORE_NOT_FOUND') return false;
+    throw e;
+  }
 }
 
 /** A destination that can take a chunk without its bytes (a registry's cross-repository mount). */

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { access, cp, mkdir, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, cp, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readRecipe } from '../../src/store/recipe-io.js';
@@ -109,9 +109,8 @@ describe('smr copy --level: chunks re-encoded on the way', { skip }, () => {
     assert.ok((await imageOf(join(work, 'gz.json'), gz)).equals(image));
   });
 
-  it('without --level or --compression: the bytes copied as they are, same recipe', async () => {
-    const plain = join(work, 'plain');
-    await mkdir(plain); // an empty directory is a store to copy into
+  it('without --level or --compression: the bytes copied as they are, same recipe, into a store copy creates', async () => {
+    const plain = join(work, 'new', 'plain'); // does not exist yet: copy makes it, as convert does
     const r = await ok(['copy', join(work, 'fast.json'), '--from', join(work, 'fast'), '--to', plain, '-o', join(work, 'plain.json')]);
     assert.match(r.stdout, /^copied \d+ chunks/);
     assert.ok((await readFile(join(work, 'plain.json'))).equals(await readFile(join(work, 'fast.json'))));
