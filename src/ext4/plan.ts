@@ -373,31 +373,6 @@ export class Ext4Plan {
     return out.filter((r) => r.end > r.start);
   }
 
-  /** Byte offset of the inode tables. */
-  inodeTableOffset(): number {
-    return this.inodeTableStart * C.BLOCK_SIZE;
-  }
-
-  /**
-   * Inode-table bytes of the inodes upper layers hid (they stay zero), as
-   * offsets from the start of the inode tables.
-   */
-  hiddenInodeRanges(): Array<{ start: number; end: number }> {
-    const live = new Set<number>(this.leaves.map((l) => l.ino));
-    const out: Array<{ start: number; end: number }> = [];
-    this.layers.forEach((l, li) => {
-      for (let k = 0; k < l.inodes; k++) {
-        const ino = this.layout.areas[li]!.inodeBase + k + 1;
-        if (live.has(ino)) continue;
-        const start = (ino - 1) * C.INODE_SIZE;
-        const last = out[out.length - 1];
-        if (last && last.end === start) last.end += C.INODE_SIZE;
-        else out.push({ start, end: start + C.INODE_SIZE });
-      }
-    });
-    return out;
-  }
-
   /** Superblock and group descriptors at offset 0, with the image's own area when the header holds it. */
   headerPiece(): Piece {
     return { offset: 0, data: this.ownInHeader ? Buffer.concat([this.header, this.ownPiece().data]) : this.header };

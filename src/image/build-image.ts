@@ -69,10 +69,6 @@ export interface BuildResult {
   stats: PlanStats;
   /** Byte ranges of files that upper layers hid (holes in zero mode). */
   hiddenRanges: Array<{ start: number; end: number }>;
-  /** Where the inode tables start. */
-  inodeTableOffset: number;
-  /** Inode-table bytes of the hidden files (zero here), from the table's start. */
-  hiddenInodeRanges: Array<{ start: number; end: number }>;
   /** What each byte range of the image holds (for reports). */
   regions: LayoutRegion[];
 }
@@ -238,7 +234,7 @@ export async function buildImage(image: ResolvedImage, sink: ImageSink, opts: Bu
     }
     for (const piece of plan.tailPieces()) await sink.write(piece.offset, piece.data);
     await sink.finish();
-    return { sizeBytes: plan.totalBytes, stats: plan.stats, hiddenRanges: plan.hiddenRanges(), inodeTableOffset: plan.inodeTableOffset(), hiddenInodeRanges: plan.hiddenInodeRanges(), regions: plan.regions() };
+    return { sizeBytes: plan.totalBytes, stats: plan.stats, hiddenRanges: plan.hiddenRanges(), regions: plan.regions() };
   } catch (e) {
     await sink.abort();
     throw e;
