@@ -2,8 +2,9 @@
 // bookworm packages, deterministically (same cache + same epoch = same
 // bytes). Output: OUT/<image>/ (OCI layouts, tag latest), OUT/fixtures.json,
 // OUT/expected/<image>.tsv (the root filesystem each image must unpack to).
-import { mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../../src/util/atomic-write.js';
 import { note, setLog, sh, stopOnSignals, trySh } from './commands.js';
 import { unmountUnder } from './debian.js';
 import { lockCache } from './cache-lock.js';
@@ -181,8 +182,7 @@ async function main(): Promise<void> {
       entries.push({ name, index: { digest: index.digest, size: index.size }, manifests: manifests.map((m) => ({ digest: m.digest, platform: m.platform })) });
     }
     const json = join(o.out, 'fixtures.json');
-    writeFileSync(`${json}.tmp`, JSON.stringify({ source_date_epoch: o.epoch, images: entries }, null, 1) + '\n');
-    renameSync(`${json}.tmp`, json);
+    await writeFileAtomic(json, JSON.stringify({ source_date_epoch: o.epoch, images: entries }, null, 1) + '\n', { sync: 'data' });
     note(`done: ${o.out}`);
   } finally {
     unmountUnder(work);
