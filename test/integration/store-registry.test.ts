@@ -178,6 +178,30 @@ describe('registry store', { skip }, () => {
       assert.equal(v.code, 0, v.stderr + v.stdout);
     });
 
+    it('publish: a dir-store conversion copied with --level 19 into a repository pushes a smaller recipe that serves the exact image', async () => {
+      await pushLayout(plain, fixtureLayout(IMAGE), `fx/published:v1`);
+      const local = join(work, 'publish-local');
+      const fast = join(work, 'publish-fast.json');
+      const conv = await smr(['convert', `oci:${fixtureLayout(IMAGE)}`, '--store', local, '-o', fast, '-q']);
+      assert.equal(conv.code, 0, conv.stderr);
+      // No -o: the registry takes the new recipe, as the subject of the image it describes.
+      const c = await smr(['copy', fast, '--from', local, '--to', `docker://${plain.host}/fx/published`, '--level', '19']);
+      assert.equal(c.code, 0, c.stderr);
+      assert.match(c.stdout, /^recipe pushed as /m);
+      assert.match(c.stdout, /re-encoded \d+ chunks at zstd 19:/);
+      const published = `docker://${plain.host}/fx/published:v1`;
+      const v = await smr(['verify', published, '--image', raw, '-q']);
+      assert.equal(v.code, 0, v.stderr + v.stdout);
+      const before = await smr(['inspect', fast]);
+      const after = await smr(['inspect', published]);
+      const bytes = (out: string) => {
+        const m = /^stored: +([\d.]+) (B|KiB|MiB|GiB)/m.exec(out);
+        assert.ok(m, out);
+        return Number(m[1]) * 1024 ** ['B', 'KiB', 'MiB', 'GiB'].indexOf(m[2]!);
+      };
+      assert.ok(bytes(after.stdout) < bytes(before.stdout), `published ${bytes(after.stdout)} B, converted ${bytes(before.stdout)} B`);
+    });
+
     it('503s and resets from the registry are retried: a convert and a cat through a faulty proxy give the exact image', async () => {
       const proxy = await startFaultProxy(`http://${plain.host}`);
       try {
