@@ -7,7 +7,7 @@
 // clean recovery, never a wrong byte.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -194,6 +194,38 @@ describe('remote stores with the CLI', { skip }, () => {
     assert.equal(g.code, 0, g.stderr);
     const v2 = await smr(['verify', `${dest}/${IMAGE}.recipe`, '--store', dest, '-q']);
     assert.equal(v2.code, 0, v2.stderr + v2.stdout);
+  });
+
+  it('publish into S3 with copy --level 19: a new recipe in the bucket, its chunks smaller, the image exact', async () => {
+    const local = join(work, 'publish-store');
+    const fast = join(work, 'publish.recipe');
+    const conv = await smr(['convert', layout(), '--store', local, '-o', fast, '-q']);
+    assert.equal(conv.code, 0, conv.stderr);
+    const dest = `s3://${bucket}/published`;
+    const c = await smr(['copy', fast, '--from', local, '--to', dest, '--level', '19', '-o', `${dest}/${IMAGE}.recipe`]);
+    assert.equal(c.code, 0, c.stderr);
+    const m = /re-encoded \d+ chunks at zstd 19: .*; (\d+) new chunks/.exec(c.stdout);
+    assert.ok(m && Number(m[1]) > 0, c.stdout);
+    const v = await smr(['verify', `${dest}/${IMAGE}.recipe`, '--store', dest, '--image', raw, '-q']);
+    assert.equal(v.code, 0, v.stderr + v.stdout);
+    const sum = async (prefix: string) => {
+      const client = testS3Client(s3.env);
+      let bytes = 0;
+      let token: string | undefined;
+      do {
+        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const o of page.Contents ?? []) bytes += o.Size ?? 0;
+        token = page.NextContinuationToken;
+      } while (token);
+      client.destroy();
+      return bytes;
+    };
+    const published = await sum('published/chunks/');
+    let local1 = 0; // the same chunks at level 1, in the local store
+    for (const f of await readdir(join(local, 'chunks'), { recursive: true, withFileTypes: true })) {
+      if (f.isFile()) local1 += (await stat(join(f.parentPath, f.name))).size;
+    }
+    assert.ok(published > 0 && published < local1, `published ${published} B, level 1 ${local1} B`);
   });
 
   it('the store going away during a serve: reads fail with EIO meanwhile and recover when it is back', async () => {
