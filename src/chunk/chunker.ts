@@ -109,6 +109,20 @@ export class Chunker {
     this.stats.plainBytes += length;
   }
 
+  /**
+   * A chunk encoded earlier with this chunker's options and already put into
+   * its store (smr copy re-encoding recipes that share chunks): recorded in
+   * the recipe, not encoded or stored again.
+   */
+  addEncoded(index: number, plainLength: number, chunk: Omit<RecipeChunk, 'index'>): void {
+    if (this.failure) throw this.failure;
+    this.stats.chunks++;
+    this.stats.plainBytes += plainLength;
+    this.stats.storedBytes += chunk.storedLength;
+    this.done.push({ ...chunk, index });
+    this.opts.onProgress?.(this.stats);
+  }
+
   private async encodeAndStore(index: number, data: Buffer): Promise<void> {
     const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : Buffer.from(data);
     const r = await this.pool.run(

@@ -5,9 +5,35 @@
 import { StoreChunkSource } from '../blockdev/chunk-source.js';
 import { RecipeView } from '../blockdev/recipe-view.js';
 import { Chunker, type ChunkerStats } from '../chunk/chunker.js';
-import type { Compression, Recipe } from '../chunk/types.js';
+import type { Compression, Recipe, RecipeChunk } from '../chunk/types.js';
 import type { ChunkReader, ChunkWriter } from '../store/types.js';
 import { forEachChunk } from './each-chunk.js';
+
+/**
+ * The chunks one run has re-encoded, by source chunk: recipes that share
+ * chunks (images on one base) have those encoded once, by the first recipe.
+ * A source chunk is its name with the key and salt that decode it; the
+ * output options must be the same for every recipe that uses the memo.
+ */
+export class ReencodeMemo {
+  private readonly encoded = new Map<string, Omit<RecipeChunk, 'index'>>();
+  private static id(c: RecipeChunk): string {
+    return `${c.digest} ${c.key?.toString('hex') ?? ''} ${c.salt?.toString('hex') ?? ''}`;
+  }
+
+  get(c: RecipeChunk): Omit<RecipeChunk, 'index'> | undefined {
+    return this.encoded.get(ReencodeMemo.id(c));
+  }
+
+  /** Records what each chunk of `from` became in `to` (the same image, index for index). */
+  learn(from: Recipe, to: Recipe): void {
+    const out = new Map(to.chunks.map((c) => [c.index, c]));
+    for (const c of from.chunks) {
+      const { index: _, ...encoded } = out.get(c.index)!;
+      this.encoded.set(ReencodeMemo.id(c), encoded);
+    }
+  }
+}
 
 export interface RecompressOptions {
   compression: Compression;
@@ -17,11 +43,15 @@ export interface RecompressOptions {
   ahead: number;
   /** After each chunk put into the destination. */
   onProgress?: (encoded: number, stats: ChunkerStats) => void;
+  /** Chunks re-encoded earlier in this run, into the same destination with the same options. */
+  memo?: ReencodeMemo;
 }
 
 export interface Recompressed {
   recipe: Recipe;
   stats: ChunkerStats;
+  /** Chunks the memo had: recorded, not encoded again (included in stats.chunks). */
+  reused: number;
 }
 
 /**
@@ -43,14 +73,24 @@ export async function recompress(recipe: Recipe, from: ChunkReader, to: ChunkWri
   // In index order, a bounded number ahead: the chunker's own back-pressure
   // then holds the reads, so memory does not grow with the image.
   const view = new RecipeView(recipe, new StoreChunkSource(from));
+  const memo = opts.memo;
+  const known = new Set<number>();
   try {
-    await forEachChunk(view, async (index, plain) => (plain ? chunker.add(index, plain) : chunker.addZero(view.chunkLength(index))), opts.ahead);
+    for (const c of memo ? recipe.chunks : []) {
+      const encoded = memo!.get(c);
+      if (encoded === undefined) continue;
+      chunker.addEncoded(c.index, view.chunkLength(c.index), encoded);
+      known.add(c.index);
+    }
+    const fetch = async (index: number, plain: Buffer | null) => (plain ? chunker.add(index, plain) : chunker.addZero(view.chunkLength(index)));
+    await forEachChunk(view, fetch, opts.ahead, (index) => known.has(index));
   } catch (e) {
     await chunker.abort();
     throw e;
   }
   const out = await chunker.finish(recipe.imageSize, recipe.source);
-  return { recipe: out, stats: chunker.stats };
+  memo?.learn(recipe, out);
+  return { recipe: out, stats: chunker.stats, reused: known.size };
 }
 
 /** The bytes a store holds for a recipe: each distinct chunk once. */
