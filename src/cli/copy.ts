@@ -4,11 +4,14 @@
 // digest on read, and S3 again before it uploads). An interrupted copy is
 // resumed by running it again: what arrived is skipped. With --level or
 // --compression the chunks are re-encoded on the way (recompress.ts).
+import { mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { DEFAULT_LEVEL } from '../chunk/compress.js';
 import { loadKeyFile } from '../chunk/keys.js';
 import type { Recipe } from '../chunk/types.js';
 import { openStore, openWritableStore } from '../store/index.js';
-import { checkRecipeTarget, linkRegistryStores, pushRecipeToStore, readRecipe, storeTakesRecipes, writeRecipe } from '../store/recipe-io.js';
+import { checkRecipeTarget, isRemoteRecipe, linkRegistryStores, pushRecipeToStore, readRecipe, storeTakesRecipes, writeRecipe } from '../store/recipe-io.js';
+import { isRegistryUri } from '../store/registry/registry-uri.js';
 import type { AnyStore, ChunkWriter } from '../store/types.js';
 import { forEachBounded } from '../util/bounded.js';
 import { isSmrError } from '../util/errors.js';
@@ -16,12 +19,13 @@ import type { ProgressSink } from '../util/progress-sink.js';
 import { formatBytes, makeProgress } from '../util/progress.js';
 import { parse, UsageError, type Command } from './args.js';
 import { compressionOptions, compressionSettings, keyOption, remoteOption, storeSettings } from './chunk-options.js';
-import { distinctStoredBytes, recompress } from './recompress.js';
+import { distinctStoredBytes, recompress, ReencodeMemo } from './recompress.js';
 
 export const copyCommand: Command = {
   name: 'copy',
   help: `Usage: smr copy RECIPE --from STORE --to STORE [-o RECIPE] [options]
        smr copy RECIPE --from STORE --to STORE --level N -o NEW_RECIPE [options]
+       smr copy RECIPE... --from STORE --to STORE [--level N] -o DIR [options]
 
 Copies the chunks RECIPE names from one store to another, skipping those the
 destination already holds, several in parallel. Run it again after an
@@ -37,12 +41,18 @@ fast default, publish with 'smr copy --level 19' (about a fifth fewer bytes
 to store and fetch, decoded as fast; see docs/recipe.md). A re-run re-encodes
 again but uploads only what the destination lacks.
 
+Several RECIPEs are copied one after another into the same destination; -o
+is then a directory (a path, or s3://BUCKET/PREFIX/) that gets each new
+recipe under its own file name. Re-encoding images that share a base, a
+chunk they share is encoded once, for the first recipe that names it.
+
 Options:
       --from STORE       where the chunks are (dir:PATH, s3://..., http(s)://...)
       --to STORE         where they go (dir:PATH, s3://BUCKET[/PREFIX], or
                          docker://REGISTRY/REPO: chunks mounted from a --from
                          repository of the same registry, recipe pushed too)
-  -o, --output RECIPE    also write the recipe here, after the chunks
+  -o, --output RECIPE    also write the recipe here, after the chunks (with
+                         several RECIPEs: a directory)
   -j, --jobs N           chunks in flight (default 16)
 ${compressionOptions.help}
 ${remoteOption.help}
@@ -61,7 +71,7 @@ ${keyOption.help}
       ...remoteOption.spec,
       ...keyOption.spec,
     });
-    if (positionals.length !== 1) throw new UsageError(`expected one RECIPE (see 'smr copy --help')`);
+    if (positionals.length === 0) throw new UsageError(`expected a RECIPE (see 'smr copy --help')`);
     if (!values.from || !values.to) throw new UsageError("--from STORE and --to STORE are required (see 'smr copy --help')");
     const jobs = values.jobs !== undefined ? Number(values.jobs) : 16;
     if (!Number.isInteger(jobs) || jobs < 1 || jobs > 256) throw new UsageError('--jobs: a number from 1 to 256');
@@ -71,50 +81,100 @@ ${keyOption.help}
       throw new UsageError("--level/--compression give new chunk names: -o NEW_RECIPE is required (see 'smr copy --help')");
     }
     const settings = storeSettings(values);
-    if (values.output) checkRecipeTarget(values.output as string);
+    const outputs = values.output ? outputTargets(positionals, values.output as string) : undefined;
     const keyFile = values['key-file'] as string | undefined;
-    const recipe = await readRecipe(positionals[0]!, { keyFile, ...settings });
+    const recipes: Recipe[] = [];
+    for (const uri of positionals) recipes.push(await readRecipe(uri, { keyFile, ...settings }));
     const key = keyFile ? await loadKeyFile(keyFile) : undefined;
     const from = await openStore(values.from as string, settings);
     const to = await openWritableStore(values.to as string, settings);
     const progress = makeProgress(Boolean(values.quiet));
-    let copied: Recipe;
-    let summary: string;
+    // Chunks shared by the recipes are re-encoded once, for the first.
+    const memo = new ReencodeMemo();
     try {
-      if (reencode) {
-        const { recipe: out, stats } = await recompress(recipe, from, to, {
-          ...reencode,
-          ahead: jobs,
-          onProgress: (done, s) =>
-            progress.update({ phase: 're-encoding', done, total: recipe.chunks.length, unit: 'items', detail: `${s.newChunks} new (${formatBytes(s.newStoredBytes)})` }),
-        });
-        copied = out;
-        const c = reencode.compression;
-        const level = c === 'none' ? '' : ` ${reencode.level ?? DEFAULT_LEVEL[c]}`;
-        summary =
-          `re-encoded ${stats.chunks - stats.zeroChunks} chunks at ${c}${level}: ` +
-          `${formatBytes(distinctStoredBytes(recipe))} -> ${formatBytes(distinctStoredBytes(out))}; ` +
-          `${stats.newChunks} new chunks (${formatBytes(stats.newStoredBytes)}) written to ${to.description}`;
-      } else {
-        copied = recipe;
-        summary = await copyChunks(recipe, from, to, jobs, progress);
+      if (outputs && positionals.length > 1 && !isRemoteRecipe(values.output as string)) await makeOutputDir(values.output as string);
+      for (const [i, recipe] of recipes.entries()) {
+        const which = positionals.length > 1 ? ` ${i + 1}/${positionals.length}` : '';
+        let copied: Recipe;
+        let summary: string;
+        if (reencode) {
+          const { recipe: out, stats, reused } = await recompress(recipe, from, to, {
+            ...reencode,
+            ahead: jobs,
+            memo,
+            onProgress: (done, st) =>
+              progress.update({ phase: `re-encoding${which}`, done, total: recipe.chunks.length, unit: 'items', detail: `${st.newChunks} new (${formatBytes(st.newStoredBytes)})` }),
+          });
+          copied = out;
+          const c = reencode.compression;
+          const level = c === 'none' ? '' : ` ${reencode.level ?? DEFAULT_LEVEL[c]}`;
+          summary =
+            `re-encoded ${stats.chunks - stats.zeroChunks - reused} chunks at ${c}${level}: ` +
+            `${formatBytes(distinctStoredBytes(recipe))} -> ${formatBytes(distinctStoredBytes(out))}; ` +
+            `${stats.newChunks} new chunks (${formatBytes(stats.newStoredBytes)}) written to ${to.description}` +
+            (reused > 0 ? `; ${reused} shared with the recipes before it, not encoded again` : '');
+        } else {
+          copied = recipe;
+          summary = await copyChunks(recipe, from, to, jobs, progress, which);
+        }
+        await to.flush?.(); // chunks durable before a recipe names them
+        const pushed = await pushRecipeToStore(to, copied, { key });
+        if (outputs) await writeRecipe(outputs[i]!, copied, { key, ...settings });
+        if (values.quiet) continue;
+        progress.done();
+        if (pushed) process.stdout.write(`recipe pushed as ${pushed.reference}${pushed.tag ? ` (tag ${pushed.tag})` : ''}\n`);
+        process.stdout.write(`${positionals.length > 1 ? `${positionals[i]}: ` : ''}${summary}\n`);
       }
-      await to.flush?.(); // chunks durable before a recipe names them
-      const pushed = await pushRecipeToStore(to, copied, { key });
-      if (pushed && !values.quiet) process.stdout.write(`recipe pushed as ${pushed.reference}${pushed.tag ? ` (tag ${pushed.tag})` : ''}\n`);
     } finally {
       progress.done();
       await from.close?.();
       await to.close?.();
     }
-    if (values.output) await writeRecipe(values.output as string, copied, { key, ...settings });
-    if (!values.quiet) process.stdout.write(`${summary}\n`);
     return 0;
   },
 };
 
+/**
+ * Where each new recipe is written. One RECIPE: -o itself. Several: -o is a
+ * directory, a path or s3://BUCKET/PREFIX/, and each recipe keeps its file
+ * name there (a registry image has none to keep).
+ */
+function outputTargets(recipes: string[], output: string): string[] {
+  if (recipes.length === 1) {
+    checkRecipeTarget(output);
+    return [output];
+  }
+  if (isRemoteRecipe(output) && !output.startsWith('s3://')) throw new UsageError(`-o ${output}: with several RECIPEs, -o is a directory or s3://BUCKET/PREFIX/`);
+  const seen = new Set<string>();
+  return recipes.map((uri) => {
+    const name = recipeFileName(uri);
+    if (name === undefined) throw new UsageError(`${uri} has no file name to write its new recipe under in ${output}: copy it on its own, with -o RECIPE`);
+    if (seen.has(name)) throw new UsageError(`two RECIPEs are named ${name}: their new recipes would overwrite each other in ${output}`);
+    seen.add(name);
+    const target = output.startsWith('s3://') ? `${output.replace(/\/?$/, '/')}${name}` : join(output, name);
+    checkRecipeTarget(target);
+    return target;
+  });
+}
+
+/** The last part of a recipe's path or URL; undefined for a registry image. */
+function recipeFileName(uri: string): string | undefined {
+  if (isRegistryUri(uri)) return undefined;
+  const path = /^[a-z][a-z0-9+.-]*:\/\//i.test(uri) ? new URL(uri).pathname : uri;
+  const name = basename(path);
+  return name === '' || name === '.' || name === '..' ? undefined : name;
+}
+
+async function makeOutputDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new UsageError(`-o ${dir}: cannot make the directory for the recipes: ${(e as Error).message}`);
+  }
+}
+
 /** The chunks' bytes, unchanged, into `to`; returns the summary line. */
-async function copyChunks(recipe: Recipe, from: AnyStore, to: AnyStore & ChunkWriter, jobs: number, progress: ProgressSink): Promise<string> {
+async function copyChunks(recipe: Recipe, from: AnyStore, to: AnyStore & ChunkWriter, jobs: number, progress: ProgressSink, which = ''): Promise<string> {
   linkRegistryStores(from, to);
   const sizes = new Map(recipe.chunks.map((c) => [c.digest, c.storedLength]));
   const names = [...sizes.keys()];
@@ -137,7 +197,7 @@ async function copyChunks(recipe: Recipe, from: AnyStore, to: AnyStore & ChunkWr
       r.copied++;
       r.copiedBytes += data.length;
     }
-    progress.update({ phase: 'copying', done: r.copied + r.skipped, total: names.length, unit: 'items', detail: `${formatBytes(r.copiedBytes)} copied` });
+    progress.update({ phase: `copying${which}`, done: r.copied + r.skipped, total: names.length, unit: 'items', detail: `${formatBytes(r.copiedBytes)} copied` });
   };
   // The first failure stops every worker before the stores close.
   await forEachBounded(names, jobs, copyOne);

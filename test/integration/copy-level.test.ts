@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { access, cp, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, cp, mkdir, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readRecipe } from '../../src/store/recipe-io.js';
@@ -138,5 +138,57 @@ describe('smr copy --level: chunks re-encoded on the way', { skip }, () => {
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, /chunk [0-9a-f]{64} is corrupt: its content does not match its digest/);
     await assert.rejects(access(out));
+  });
+});
+
+describe('smr copy RECIPE...: images on one base, published in one run', { skip }, () => {
+  let work: string;
+  const recipe = (name: string) => join(work, 'recipes', `${name}.json`);
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'smr-copy-several-'));
+    await mkdir(join(work, 'recipes'));
+    for (const name of ['base', 'python3']) {
+      await ok(['convert', `oci:${fixtureLayout(name)}`, '--store', join(work, 'fast'), '-o', recipe(name), '-q']);
+    }
+  });
+  after(async () => rm(work, { recursive: true, force: true }));
+
+  it('chunks the recipes share are encoded once; the recipes are those of one copy each', async () => {
+    const fast = join(work, 'fast');
+    const r = await ok(['copy', recipe('base'), recipe('python3'), '--from', fast, '--to', join(work, 'small'), '--level', '3', '-o', join(work, 'out')]);
+    // Every python3 chunk that base names too was encoded for base already.
+    const [base, python3] = await Promise.all([readRecipe(recipe('base')), readRecipe(recipe('python3'))]);
+    const baseNames = new Set(base.chunks.map((c) => c.digest));
+    const shared = python3.chunks.filter((c) => baseNames.has(c.digest)).length;
+    assert.ok(shared > 0, 'python3 shares no chunk with base');
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 2, r.stdout);
+    assert.match(lines[0]!, /base\.json: re-encoded \d+ chunks at zstd 3: .*new chunks/);
+    assert.doesNotMatch(lines[0]!, /shared with/);
+    assert.match(lines[1]!, new RegExp(`python3\\.json: re-encoded ${python3.chunks.length - shared} chunks at zstd 3: .*; ${shared} shared with the recipes before it, not encoded again$`));
+    // One copy per recipe, each into a store of its own, gives the same recipes.
+    for (const name of ['base', 'python3']) {
+      const alone = join(work, `alone-${name}.json`);
+      await ok(['copy', recipe(name), '--from', fast, '--to', join(work, `alone-${name}`), '--level', '3', '-o', alone, '-q']);
+      assert.ok((await readFile(join(work, 'out', `${name}.json`))).equals(await readFile(alone)), `${name}: the recipe differs from a copy of it alone`);
+      await ok(['verify', join(work, 'out', `${name}.json`), '--store', join(work, 'small'), '-q']);
+    }
+  });
+
+  it('without --level: both recipes, unchanged, into the -o directory; a chunk already copied is skipped', async () => {
+    const r = await ok(['copy', recipe('base'), recipe('python3'), '--from', join(work, 'fast'), '--to', join(work, 'mirror'), '-o', join(work, 'mirrored')]);
+    assert.match(r.stdout, /python3\.json: copied \d+ chunks .*; skipped [1-9]\d* already there/);
+    for (const name of ['base', 'python3']) assert.ok((await readFile(join(work, 'mirrored', `${name}.json`))).equals(await readFile(recipe(name))));
+  });
+
+  it('two RECIPEs of one file name, or -o a file: a one-line usage error, nothing written', async () => {
+    await cp(recipe('base'), join(work, 'base.json'));
+    const base = ['copy', recipe('base'), join(work, 'base.json'), '--from', join(work, 'fast'), '--to', join(work, 'never'), '--level', '3'];
+    assertOneLineUsageError(await smr([...base, '-o', join(work, 'never-out')]), /two RECIPEs are named base\.json/);
+    const file = join(work, 'a-file');
+    await writeFile(file, 'x');
+    assertOneLineUsageError(await smr(['copy', recipe('base'), recipe('python3'), '--from', join(work, 'fast'), '--to', join(work, 'never'), '-o', file]), /-o .*a-file: cannot make the directory/);
+    await assert.rejects(access(join(work, 'never-out')));
   });
 });
