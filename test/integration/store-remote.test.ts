@@ -228,6 +228,24 @@ describe('remote stores with the CLI', { skip }, () => {
     assert.ok(published > 0 && published < local1, `published ${published} B, level 1 ${local1} B`);
   });
 
+  it('several recipes into S3 in one run: -o s3://BUCKET/PREFIX/ gets each under its own name, shared chunks encoded once', async () => {
+    const local = join(work, 'several-store');
+    const first = join(work, 'first.recipe');
+    const conv = await smr(['convert', layout(), '--store', local, '-o', first, '-q']);
+    assert.equal(conv.code, 0, conv.stderr);
+    const second = join(work, 'second.recipe'); // the same image again: every chunk shared
+    await writeFile(second, await readFile(first));
+    const dest = `s3://${bucket}/several`;
+    const c = await smr(['copy', first, second, '--from', local, '--to', dest, '--level', '3', '-o', `s3://${bucket}/several-recipes/`]);
+    assert.equal(c.code, 0, c.stderr);
+    const chunks = (await readRecipeFile(first)).chunks.length;
+    assert.match(c.stdout, new RegExp(`second\\.recipe: re-encoded 0 chunks at zstd 3: .*; 0 new chunks \\(0 B\\) .*; ${chunks} shared with the recipes before it`));
+    for (const name of ['first', 'second']) {
+      const v = await smr(['verify', `s3://${bucket}/several-recipes/${name}.recipe`, '--store', dest, '--image', raw, '-q']);
+      assert.equal(v.code, 0, v.stderr + v.stdout);
+    }
+  });
+
   it('the store going away during a serve: reads fail with EIO meanwhile and recover when it is back', async () => {
     const proxy = await startFaultProxy(s3.env.AWS_ENDPOINT_URL as string);
     const recipe = await readRecipeFile(join(work, 'again.recipe'));
