@@ -25,11 +25,17 @@ export class ReencodeMemo {
     return this.encoded.get(ReencodeMemo.id(c));
   }
 
-  /** Records what each chunk of `from` became in `to` (the same image, index for index). */
+  /**
+   * Records what each chunk of `from` became in `to` (the same image, index
+   * for index). A stored chunk of zeros has no counterpart: the chunker
+   * leaves zeros out of the new recipe, so it is not learnt.
+   */
   learn(from: Recipe, to: Recipe): void {
     const out = new Map(to.chunks.map((c) => [c.index, c]));
     for (const c of from.chunks) {
-      const { index: _, ...encoded } = out.get(c.index)!;
+      const became = out.get(c.index);
+      if (became === undefined) continue;
+      const { index: _, ...encoded } = became;
       this.encoded.set(ReencodeMemo.id(c), encoded);
     }
   }

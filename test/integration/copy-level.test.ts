@@ -8,6 +8,9 @@ import { createHash } from 'node:crypto';
 import { access, cp, mkdir, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeChunk } from '../../src/chunk/codec.js';
+import { writeRecipeFile } from '../../src/chunk/recipe.js';
+import { openWritableStore } from '../../src/store/index.js';
 import { readRecipe } from '../../src/store/recipe-io.js';
 import { fixtureLayout, skipWithoutFixtures } from '../helpers/fixtures.js';
 import { smr, smrOk as ok } from '../helpers/run.js';
@@ -180,6 +183,29 @@ describe('smr copy RECIPE...: images on one base, published in one run', { skip 
     const r = await ok(['copy', recipe('base'), recipe('python3'), '--from', join(work, 'fast'), '--to', join(work, 'mirror'), '-o', join(work, 'mirrored')]);
     assert.match(r.stdout, /python3\.json: copied \d+ chunks .*; skipped [1-9]\d* already there/);
     for (const name of ['base', 'python3']) assert.ok((await readFile(join(work, 'mirrored', `${name}.json`))).equals(await readFile(recipe(name))));
+  });
+
+  it('a recipe that stores a chunk of zeros: left out of the new recipes, which both come out whole', async () => {
+    // smr never stores such a chunk, but another writer's recipe may.
+    const fast = join(work, 'fast');
+    const r = await readRecipe(recipe('base'));
+    const zeros = encodeChunk(Buffer.alloc(r.chunkSize), { compression: 'zstd', level: 1, encryption: 'none' });
+    const store = await openWritableStore(fast);
+    await store.put(zeros.digest, zeros.stored);
+    await store.flush?.();
+    await store.close?.();
+    const used = new Set(r.chunks.map((c) => c.index));
+    let index = 0;
+    while (used.has(index)) index++;
+    r.chunks = [...r.chunks, { index, digest: zeros.digest, storedLength: zeros.stored.length }].sort((a, b) => a.index - b.index);
+    await mkdir(join(work, 'zeros'));
+    for (const name of ['one', 'two']) await writeRecipeFile(join(work, 'zeros', `${name}.json`), r);
+    await ok(['copy', join(work, 'zeros', 'one.json'), join(work, 'zeros', 'two.json'), '--from', fast, '--to', join(work, 'zeros-small'), '--level', '3', '-o', join(work, 'zeros-out'), '-q']);
+    const [one, two] = await Promise.all(['one', 'two'].map((name) => readFile(join(work, 'zeros-out', `${name}.json`))));
+    assert.ok(one!.equals(two!), 'the two new recipes differ');
+    const out = await readRecipe(join(work, 'zeros-out', 'one.json'));
+    assert.deepEqual(out.chunks.map((c) => c.index), r.chunks.filter((c) => c.index !== index).map((c) => c.index));
+    await ok(['verify', join(work, 'zeros-out', 'two.json'), '--store', join(work, 'zeros-small'), '-q']);
   });
 
   it('two RECIPEs of one file name, or -o a file: a one-line usage error, nothing written', async () => {
