@@ -81,6 +81,7 @@ ${keyOption.help}
       throw new UsageError("--level/--compression give new chunk names: -o NEW_RECIPE is required (see 'smr copy --help')");
     }
     const settings = storeSettings(values);
+    const several = positionals.length > 1;
     const outputs = values.output ? outputTargets(positionals, values.output as string) : undefined;
     const keyFile = values['key-file'] as string | undefined;
     const recipes: Recipe[] = [];
@@ -92,9 +93,9 @@ ${keyOption.help}
     // Chunks shared by the recipes are re-encoded once, for the first.
     const memo = new ReencodeMemo();
     try {
-      if (outputs && positionals.length > 1 && !isRemoteRecipe(values.output as string)) await makeOutputDir(values.output as string);
+      if (outputs && several && !isRemoteRecipe(values.output as string)) await makeOutputDir(values.output as string);
       for (const [i, recipe] of recipes.entries()) {
-        const which = positionals.length > 1 ? ` ${i + 1}/${positionals.length}` : '';
+        const which = several ? ` ${i + 1}/${positionals.length}` : '';
         let copied: Recipe;
         let summary: string;
         if (reencode) {
@@ -123,7 +124,7 @@ ${keyOption.help}
         if (values.quiet) continue;
         progress.done();
         if (pushed) process.stdout.write(`recipe pushed as ${pushed.reference}${pushed.tag ? ` (tag ${pushed.tag})` : ''}\n`);
-        process.stdout.write(`${positionals.length > 1 ? `${positionals[i]}: ` : ''}${summary}\n`);
+        process.stdout.write(`${several ? `${positionals[i]}: ` : ''}${summary}\n`);
       }
     } finally {
       progress.done();

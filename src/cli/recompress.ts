@@ -79,23 +79,23 @@ export async function recompress(recipe: Recipe, from: ChunkReader, to: ChunkWri
   // In index order, a bounded number ahead: the chunker's own back-pressure
   // then holds the reads, so memory does not grow with the image.
   const view = new RecipeView(recipe, new StoreChunkSource(from));
-  const memo = opts.memo;
+  // Chunks an earlier recipe of the run encoded are neither fetched nor encoded.
   const known = new Set<number>();
   try {
-    for (const c of memo ? recipe.chunks : []) {
-      const encoded = memo!.get(c);
-      if (encoded === undefined) continue;
-      chunker.addEncoded(c.index, view.chunkLength(c.index), encoded);
+    for (const c of recipe.chunks) {
+      const earlier = opts.memo?.get(c);
+      if (earlier === undefined) continue;
+      chunker.addEncoded(c.index, view.chunkLength(c.index), earlier);
       known.add(c.index);
     }
-    const fetch = async (index: number, plain: Buffer | null) => (plain ? chunker.add(index, plain) : chunker.addZero(view.chunkLength(index)));
-    await forEachChunk(view, fetch, opts.ahead, (index) => known.has(index));
+    const encode = async (index: number, plain: Buffer | null) => (plain ? chunker.add(index, plain) : chunker.addZero(view.chunkLength(index)));
+    await forEachChunk(view, encode, opts.ahead, (index) => known.has(index));
   } catch (e) {
     await chunker.abort();
     throw e;
   }
   const out = await chunker.finish(recipe.imageSize, recipe.source);
-  memo?.learn(recipe, out);
+  opts.memo?.learn(recipe, out);
   return { recipe: out, stats: chunker.stats, reused: known.size };
 }
 
